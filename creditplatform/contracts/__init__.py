@@ -1,0 +1,1 @@
+"""Data contracts for the landing tables: pandera schemas plus key checks (no Dagster import)."""

@@ -1,0 +1,27 @@
+"""Month keys (``YYYY-MM``): the landing folder names and the Dagster partition keys."""
+
+from __future__ import annotations
+
+import re
+
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+def is_month(text: str) -> bool:
+    return bool(_MONTH.match(text))
+
+
+def parse_month(text: str) -> tuple[int, int]:
+    if not is_month(text):
+        raise ValueError(f"not a month key (YYYY-MM): {text!r}")
+    return int(text[:4]), int(text[5:])
+
+
+def add_months(month: str, count: int) -> str:
+    year, mon = parse_month(month)
+    total = year * 12 + (mon - 1) + count
+    return f"{total // 12:04d}-{total % 12 + 1:02d}"
+
+
+def month_range(start: str, count: int) -> list[str]:
+    return [add_months(start, i) for i in range(count)]

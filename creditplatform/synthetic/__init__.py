@@ -1,0 +1,1 @@
+"""Home Credit-shaped synthetic data with a known true PD (no Dagster import)."""

@@ -1,0 +1,1 @@
+"""The DuckDB warehouse: landing discovery, staging, contract run and atomic monthly publish."""

@@ -1,0 +1,79 @@
+"""Landing folders: which months are complete, and what their files hash to."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from creditplatform.homecredit import TABLES
+from creditplatform.months import is_month
+
+SUCCESS_MARKER = "_SUCCESS"
+
+
+class LandingError(Exception):
+    """A month folder that cannot be ingested at all (missing, incomplete, or missing files)."""
+
+
+@dataclass(frozen=True)
+class LandingMonth:
+    month: str
+    folder: Path
+
+    def file(self, table: str) -> Path:
+        return self.folder / TABLES[table].file_name
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def landing_month(landing_dir: Path, month: str) -> LandingMonth:
+    """The month's folder, or a LandingError that names the month and what is missing."""
+    folder = landing_dir / month
+    if not folder.is_dir():
+        raise LandingError(f"month {month}: landing folder {folder} does not exist")
+    if not (folder / SUCCESS_MARKER).exists():
+        raise LandingError(
+            f"month {month}: {folder} has no {SUCCESS_MARKER} marker, so the drop is incomplete "
+            "and is not ingested"
+        )
+    missing = [spec.file_name for spec in TABLES.values() if not (folder / spec.file_name).exists()]
+    if missing:
+        raise LandingError(f"month {month}: missing file(s) in {folder}: {', '.join(missing)}")
+    return LandingMonth(month, folder)
+
+
+def complete_months(landing_dir: Path) -> list[str]:
+    """Month folders that carry the success marker, oldest first."""
+    if not landing_dir.is_dir():
+        return []
+    return sorted(
+        p.name
+        for p in landing_dir.iterdir()
+        if p.is_dir() and is_month(p.name) and (p / SUCCESS_MARKER).exists()
+    )
+
+
+def month_fingerprint(folder: Path) -> tuple:
+    """Cheap stand-in for the checksums: names, sizes and modification times of the files."""
+    return tuple(
+        (p.name, p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(folder.iterdir())
+        if p.suffix == ".csv"
+    )
+
+
+def month_checksum(folder: Path) -> str:
+    """SHA-256 over the per-file SHA-256s: changes exactly when a file's content changes."""
+    digest = hashlib.sha256()
+    for spec in TABLES.values():
+        path = folder / spec.file_name
+        digest.update(spec.file_name.encode())
+        digest.update(sha256_file(path).encode() if path.exists() else b"missing")
+    return digest.hexdigest()
