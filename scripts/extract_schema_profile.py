@@ -38,7 +38,7 @@ def _number(text: str) -> float:
 def _parse_cell(dtype: str, cell: str) -> dict:
     spec: dict = {}
     if dtype.startswith("object"):
-        head, _, rest = cell.partition(" — ")
+        _, _, rest = cell.partition(" — ")
         seen, _, extra = rest.partition(" ; also seen in other samples: ")
         spec["levels"] = {name: int(n) for name, n in _PAIR.findall(seen.strip())}
         spec["rare_levels"] = [x.strip() for x in extra.split(", ")] if extra else []

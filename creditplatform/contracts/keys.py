@@ -21,7 +21,9 @@ def primary_key_violations(
     if not spec.primary_key:
         return []
     key = _cols(spec.primary_key)
-    base = f"SELECT {key}, count(*) AS n, min(_row) AS first_row FROM {ref} GROUP BY ALL HAVING n > 1"
+    base = (
+        f"SELECT {key}, count(*) AS n, min(_row) AS first_row FROM {ref} GROUP BY ALL HAVING n > 1"
+    )
     total = con.execute(f"SELECT count(*), coalesce(sum(n), 0) FROM ({base})").fetchone()
     if not total[0]:
         return []

@@ -106,7 +106,9 @@ def generate_applicants(
     employed = np.minimum(np.round(_lognormal(rng, n, 1224, 1.0)), max_employed).astype(np.int64)
     frame["DAYS_EMPLOYED"] = np.where(sentinel, SENTINEL_DAYS, -employed)
     frame["FLAG_EMP_PHONE"] = np.where(sentinel, 0, 1).astype(np.int64)
-    org_levels = {k: v for k, v in category_weights(_spec("ORGANIZATION_TYPE")).items() if k != "XNA"}
+    org_levels = {
+        k: v for k, v in category_weights(_spec("ORGANIZATION_TYPE")).items() if k != "XNA"
+    }
     organisation = sample_levels(rng, org_levels, n)
     organisation[sentinel] = "XNA"
     frame["ORGANIZATION_TYPE"] = organisation

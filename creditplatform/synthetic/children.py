@@ -140,7 +140,9 @@ def _previous(rng, ids, risk, counters):
     annuity = np.where(kind == "Revolving loans", np.round(frame["AMT_CREDIT"] * 0.05, 2), annuity)
     frame["AMT_ANNUITY"] = np.where(priced, annuity, np.nan)
     frame["AMT_GOODS_PRICE"] = np.where(priced, application, np.nan)
-    reject = sample_levels(rng, category_weights(_spec("previous_application", "CODE_REJECT_REASON")), n)
+    reject = sample_levels(
+        rng, category_weights(_spec("previous_application", "CODE_REJECT_REASON")), n
+    )
     frame["CODE_REJECT_REASON"] = np.where(refused, np.where(reject == "XAP", "HC", reject), "XAP")
 
     first_due = decision + 30
@@ -233,14 +235,18 @@ def _installments(rng, prev, risk_prev, eligible):
 def _credit_card(rng, prev, risk_prev, eligible):
     n_prev = len(prev)
     months_ago = np.ceil(-prev["DAYS_DECISION"].to_numpy() / DAYS_PER_MONTH).astype(np.int64)
-    length = np.where(eligible, np.round(np.minimum(months_ago, 96) * rng.uniform(0.33, 1.18, n_prev)), 0)
+    length = np.where(
+        eligible, np.round(np.minimum(months_ago, 96) * rng.uniform(0.33, 1.18, n_prev)), 0
+    )
     length = np.clip(length, 0, np.minimum(months_ago, 96)).astype(np.int64)
     parent = np.repeat(np.arange(n_prev), length)
     k = within_group_index(length)
     n = len(parent)
     frame = _profiled(rng, "credit_card_balance", n)
     limit = (rng.integers(1, 20, n_prev) * 22500).astype(np.int64)
-    utilisation = np.clip(_sigmoid(-1.0 + 1.2 * risk_prev + 0.5 * rng.standard_normal(n_prev)), 0, 1)
+    utilisation = np.clip(
+        _sigmoid(-1.0 + 1.2 * risk_prev + 0.5 * rng.standard_normal(n_prev)), 0, 1
+    )
     monthly = np.clip(utilisation[parent] + 0.1 * rng.standard_normal(n), 0, 1.2)
     balance = np.round(limit[parent] * monthly, 3)
     frame["SK_ID_PREV"] = prev["SK_ID_PREV"].to_numpy()[parent]
@@ -254,7 +260,9 @@ def _credit_card(rng, prev, risk_prev, eligible):
     frame["CNT_INSTALMENT_MATURE_CUM"] = k.astype(float)
     late = rng.random(n) < _sigmoid(-4.0 + 1.3 * risk_prev[parent])
     frame["SK_DPD"] = np.where(late, rng.geometric(1 / 15, n), 0).astype(np.int64)
-    frame["SK_DPD_DEF"] = np.where(late & (rng.random(n) < 0.5), frame["SK_DPD"], 0).astype(np.int64)
+    frame["SK_DPD_DEF"] = np.where(late & (rng.random(n) < 0.5), frame["SK_DPD"], 0).astype(
+        np.int64
+    )
     frame["NAME_CONTRACT_STATUS"] = np.where(rng.random(n) < 0.96, "Active", "Completed")
     return frame[list(TABLES["credit_card_balance"].columns)]
 

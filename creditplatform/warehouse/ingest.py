@@ -57,9 +57,8 @@ def _column_defs(spec: TableSpec) -> str:
 def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
     for name, spec in TABLES.items():
-        con.execute(
-            f"CREATE TABLE IF NOT EXISTS {raw_ref(name)} (month VARCHAR NOT NULL, {_column_defs(spec)})"
-        )
+        columns = f"month VARCHAR NOT NULL, {_column_defs(spec)}"
+        con.execute(f"CREATE TABLE IF NOT EXISTS {raw_ref(name)} ({columns})")
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}.ingestions (month VARCHAR, table_name VARCHAR, "
         "rows BIGINT, sha256 VARCHAR, ingested_at TIMESTAMPTZ, run_id VARCHAR)"

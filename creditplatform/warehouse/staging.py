@@ -32,7 +32,9 @@ _REJECT_RULES = {
 }
 
 
-def _violation(spec: TableSpec, column: str | None, rule: str, count: int, cases: list) -> Violation:
+def _violation(
+    spec: TableSpec, column: str | None, rule: str, count: int, cases: list
+) -> Violation:
     return Violation(spec.name, COLUMNS_AND_TYPES, column, rule, count, cases)
 
 
@@ -51,8 +53,8 @@ def _header_violations(spec: TableSpec, path: Path) -> list[Violation]:
     found = [_violation(spec, c, "column_present", 1, [{"missing_column": c}]) for c in missing]
     found += [_violation(spec, c, "no_unexpected_column", 1, [{"extra_column": c}]) for c in extra]
     if not found and header != expected:
-        moved = [{"position": i + 1, "expected": e, "found": h}
-                 for i, (e, h) in enumerate(zip(expected, header, strict=True)) if e != h]  # fmt: skip
+        pairs = enumerate(zip(expected, header, strict=True), start=1)
+        moved = [{"position": i, "expected": e, "found": h} for i, (e, h) in pairs if e != h]
         found.append(_violation(spec, moved[0]["found"], "column_order", len(moved), moved))
     return found
 
@@ -77,13 +79,18 @@ def _reject_violations(con: duckdb.DuckDBPyConnection, spec: TableSpec, rejects:
                 column,
                 rule,
                 int(count),
-                [{"line": line, "text": text[:200], "error": msg[:300]} for line, text, msg in cases],
+                [
+                    {"line": line, "text": text[:200], "error": msg[:300]}
+                    for line, text, msg in cases
+                ],
             )
         )
     return found
 
 
-def stage_file(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, ref: str) -> StagedTable:
+def stage_file(
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, ref: str
+) -> StagedTable:
     """Load ``path`` into table ``ref`` with a ``_row`` column (1-based data row number)."""
     report = TableReport(spec.name, str(path), sha256_file(path))
     report.evaluated.add(COLUMNS_AND_TYPES)

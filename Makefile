@@ -1,0 +1,51 @@
+# creditplatform: `make run` (the pipeline on generated data) and `make test` (the test suite).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+UV := $(shell command -v uv 2>/dev/null || echo $(VENV)-tools/bin/uv)
+export CREDITPLATFORM_DATA_DIR ?= $(CURDIR)/data
+export CREDITPLATFORM_DAGSTER_STORAGE ?= $(CREDITPLATFORM_DATA_DIR)/dagster
+export DAGSTER_HOME ?= $(CURDIR)
+export MLFLOW_DISABLE_TELEMETRY := true
+export UV_PYTHON := $(PYTHON)
+
+RUN_MONTHS ?= 3
+RUN_APPLICATIONS ?= 5000
+
+.PHONY: help venv run ui test lint bench clean
+
+help:
+	@echo "make run    generate synthetic months and ingest them through raw/* (Dagster)"
+	@echo "make ui     dagster dev on 127.0.0.1:3000"
+	@echo "make test   run the test suite"
+	@echo "make lint   ruff"
+	@echo "make clean  remove generated data (keeps the venv)"
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	@if [ ! -x "$(UV)" ]; then $(PYTHON) -m venv $(VENV)-tools && $(VENV)-tools/bin/pip install --quiet --disable-pip-version-check "uv>=0.5"; fi
+	$(UV) sync --frozen
+	@touch $@
+
+venv: $(VENV)/.synced
+
+run: venv
+	$(VENV)/bin/creditplatform generate --months $(RUN_MONTHS) --applications-per-month $(RUN_APPLICATIONS) --drift-scenario income_shift
+	$(VENV)/bin/creditplatform ingest
+	@echo
+	@echo "Next: 'make ui' and open http://127.0.0.1:3000 to see the runs, checks and partitions."
+
+ui: venv
+	mkdir -p $(CREDITPLATFORM_DAGSTER_STORAGE)
+	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+test: venv
+	$(VENV)/bin/python -m pytest -n 2 $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf $(CREDITPLATFORM_DATA_DIR)/landing $(CREDITPLATFORM_DATA_DIR)/truth \
+	  $(CREDITPLATFORM_DATA_DIR)/warehouse.duckdb* $(CREDITPLATFORM_DATA_DIR)/dagster \
+	  $(CREDITPLATFORM_DATA_DIR)/mlflow $(CREDITPLATFORM_DATA_DIR)/reports

@@ -1,0 +1,1 @@
+"""The Dagster shell: thin wrappers that call the pure modules and attach metadata."""
