@@ -80,7 +80,7 @@ _RULES: dict[str, dict[str, list[pa.Check]]] = {
     },
     "bureau_balance": {
         "MONTHS_BALANCE": [_le(0)],
-        "STATUS": [pa.Check.isin(list("CX012345"), name="isin(C, X, 0-5)")],
+        "STATUS": [pa.Check.isin(list("CX012345"))],
     },
     "previous_application": {
         "AMT_ANNUITY": [_ge(0)],

@@ -1,0 +1,49 @@
+"""Shared fixtures: small generated months in temporary data dirs (nothing touches ./data)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from creditplatform.synthetic.generate import GenerateOptions, generate_history
+from creditplatform.warehouse.ingest import ingest_month
+
+SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own data dir, so no test can read or write the repo's ./data."""
+    data = tmp_path / "data"
+    monkeypatch.setenv("CREDITPLATFORM_DATA_DIR", str(data))
+    monkeypatch.setenv("CREDITPLATFORM_DAGSTER_STORAGE", str(data / "dagster"))
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    return data
+
+
+@pytest.fixture(scope="session")
+def small_history(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two generated months of 400 applications (read-only: copy before changing it)."""
+    out = tmp_path_factory.mktemp("small_history")
+    generate_history(out, GenerateOptions(months=2, applications_per_month=400, seed=11))
+    return out
+
+
+@pytest.fixture(scope="session")
+def ingested_history(small_history: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``small_history`` with 2024-01 already published to the warehouse (the good state)."""
+    out = tmp_path_factory.mktemp("ingested_history")
+    shutil.copytree(small_history / "landing", out / "landing")
+    result = ingest_month(out / "warehouse.duckdb", out / "landing", "2024-01")
+    assert result.published, result.failure_message()
+    return out
+
+
+@pytest.fixture
+def data_copy(ingested_history: Path, tmp_path: Path) -> Path:
+    """A private, writable copy of the ingested history."""
+    target = tmp_path / "copy"
+    shutil.copytree(ingested_history, target)
+    return target
