@@ -66,7 +66,8 @@ def sample_column(
     else:
         u = rng.random(n)
         values = pd.Series(skewed_quantile(u, spec["min"], spec["p50"], spec["max"]))
-        values = values.round(0 if dtype == "int64" else 4)
+        whole = dtype == "int64" or spec["name"].startswith("DAYS_")  # days are whole numbers
+        values = values.round(0 if whole else 4)
     mask = rng.random(n) < (spec["null_rate"] if with_nulls else 0.0)
     if dtype == "int64":
         return values.astype("int64")

@@ -1,0 +1,13 @@
+-- Credit card balances: utilisation of the limit, overall and over the last six months.
+SELECT
+    SK_ID_CURR,
+    count(*) AS CC_MONTHS_COUNT,
+    mean(AMT_BALANCE / nullif(AMT_CREDIT_LIMIT_ACTUAL, 0)) AS CC_UTILISATION_MEAN,
+    max(AMT_BALANCE / nullif(AMT_CREDIT_LIMIT_ACTUAL, 0)) AS CC_UTILISATION_MAX,
+    mean(AMT_BALANCE / nullif(AMT_CREDIT_LIMIT_ACTUAL, 0)) FILTER (WHERE MONTHS_BALANCE >= -6)
+        AS CC_UTILISATION_6M,
+    max(SK_DPD) AS CC_DPD_MAX,
+    mean(AMT_DRAWINGS_CURRENT) AS CC_DRAWINGS_MEAN
+FROM raw.credit_card_balance
+WHERE month = $month
+GROUP BY SK_ID_CURR

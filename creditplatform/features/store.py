@@ -1,0 +1,154 @@
+"""Build one month of the feature store from the ``raw`` schema, check it, publish atomically.
+
+The SQL files beside this module each produce one row per applicant from one source table;
+they are joined on SK_ID_CURR to the application row. Every feature is a function of a single
+applicant's rows, so nothing is learnt across applicants and no split can leak through here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+
+import duckdb
+
+from creditplatform.features.catalog import (
+    FEATURE_SCHEMA_VERSION,
+    NUMERIC_FEATURES,
+    STORE_COLUMNS,
+    ZERO_WHEN_ABSENT,
+)
+
+SQL_FILES = (
+    "application", "bureau", "previous_application", "pos_cash", "installments", "credit_card",
+)  # fmt: skip
+STORE = "features.feature_store"
+
+
+def read_sql(name: str) -> str:
+    return resources.files("creditplatform.features").joinpath(f"{name}.sql").read_text("utf-8")
+
+
+def feature_query() -> str:
+    """One SELECT over ``raw`` for the month bound to ``$month``."""
+    parts = [f"({read_sql(name)}) AS {name}" for name in SQL_FILES]
+    joins = parts[0] + "".join(f"\nLEFT JOIN {p} USING (SK_ID_CURR)" for p in parts[1:])
+    replace = ", ".join(f"coalesce({c}, 0) AS {c}" for c in ZERO_WHEN_ABSENT)
+    columns = ", ".join(STORE_COLUMNS)
+    return f"SELECT {columns} FROM (SELECT * REPLACE ({replace}) FROM {joins})"
+
+
+@dataclass
+class FeatureCheck:
+    name: str
+    passed: bool
+    description: str
+    details: dict = field(default_factory=dict)
+
+
+@dataclass
+class FeatureBuild:
+    month: str
+    rows: int
+    checks: list[FeatureCheck]
+    null_rates: dict[str, float]
+    published: bool = False
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+
+def check_features(
+    con: duckdb.DuckDBPyConnection, ref: str, month: str, null_ceiling: float
+) -> tuple[list[FeatureCheck], dict[str, float]]:
+    """The feature store's contract: columns, one row per application, finite, not too sparse."""
+    columns = [r[0] for r in con.execute(f"DESCRIBE {ref}").fetchall()]
+    expected = list(STORE_COLUMNS)
+    missing = [c for c in expected if c not in columns]
+    extra = [c for c in columns if c not in expected]
+    checks = [
+        FeatureCheck(
+            "expected_columns",
+            not missing and not extra,
+            f"{len(columns)} columns; missing {missing or 'none'}, unexpected {extra or 'none'}",
+            {"missing": missing, "unexpected": extra},
+        )
+    ]
+    rows, distinct = con.execute(f"SELECT count(*), count(DISTINCT SK_ID_CURR) FROM {ref}").fetchone()
+    applications = con.execute(
+        "SELECT count(*) FROM raw.application WHERE month = ?", [month]
+    ).fetchone()[0]
+    checks.append(
+        FeatureCheck(
+            "one_row_per_application",
+            rows == distinct == applications,
+            f"{rows} rows, {distinct} distinct SK_ID_CURR, {applications} applications",
+            {"rows": rows, "distinct_ids": distinct, "applications": applications},
+        )
+    )
+    numeric = [c for c in NUMERIC_FEATURES if c in columns]
+    infinite = con.execute(
+        "SELECT " + ", ".join(f"count(*) FILTER (WHERE isinf({c}))" for c in numeric) + f" FROM {ref}"
+    ).fetchone()
+    bad = {c: int(n) for c, n in zip(numeric, infinite, strict=True) if n}
+    checks.append(
+        FeatureCheck("no_infinite_values", not bad, f"infinite values: {bad or 'none'}", bad)
+    )
+    nulls = con.execute(
+        "SELECT " + ", ".join(f"avg(CAST({c} IS NULL AS DOUBLE))" for c in numeric) + f" FROM {ref}"
+    ).fetchone()
+    rates = {c: round(float(r or 0.0), 4) for c, r in zip(numeric, nulls, strict=True)}
+    sparse = {c: r for c, r in rates.items() if r > null_ceiling}
+    checks.append(
+        FeatureCheck(
+            "null_rate_below_ceiling",
+            not sparse,
+            f"features above the {null_ceiling:.0%} null ceiling: {sparse or 'none'}",
+            sparse,
+        )
+    )
+    return checks, rates
+
+
+def _ensure_store(con: duckdb.DuckDBPyConnection, staged: str) -> None:
+    """Create the store from the staged month's shape; rebuild it when the schema version moved."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS features")
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = 'features' AND table_name = 'feature_store'"
+    ).fetchone()[0]
+    if exists:
+        versions = con.execute(f"SELECT DISTINCT feature_schema_version FROM {STORE}").fetchall()
+        if all(v[0] == FEATURE_SCHEMA_VERSION for v in versions):
+            return
+        con.execute(f"DROP TABLE {STORE}")
+    con.execute(
+        f"CREATE TABLE {STORE} AS SELECT CAST(NULL AS VARCHAR) AS month, "
+        f"CAST(NULL AS INTEGER) AS feature_schema_version, * FROM {staged} LIMIT 0"
+    )
+
+
+def build_month(con: duckdb.DuckDBPyConnection, month: str, null_ceiling: float) -> FeatureBuild:
+    """Compute, check and (only if every check passes) publish one month of features."""
+    staged = f"features.staging_{month.replace('-', '_')}"
+    con.execute("CREATE SCHEMA IF NOT EXISTS features")
+    con.execute(f"CREATE OR REPLACE TABLE {staged} AS {feature_query()}", {"month": month})
+    checks, rates = check_features(con, staged, month, null_ceiling)
+    build = FeatureBuild(month, con.execute(f"SELECT count(*) FROM {staged}").fetchone()[0], checks, rates)
+    if build.passed:
+        _ensure_store(con, staged)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f"DELETE FROM {STORE} WHERE month = ?", [month])
+            con.execute(
+                f"INSERT INTO {STORE} SELECT ?, ?, * FROM {staged} ORDER BY SK_ID_CURR",
+                [month, FEATURE_SCHEMA_VERSION],
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        build.published = True
+    con.execute(f"DROP TABLE {staged}")
+    return build
