@@ -1,13 +1,14 @@
 """Every path and threshold the platform uses, in one typed object with environment overrides.
 
 Settings are read from the environment each time ``load_settings()`` is called rather than at
-import, so tests and the CLI can point a process at a temporary data directory.
+import, so tests and the CLI can point a process at a temporary data directory. An override is
+``CREDITPLATFORM_<FIELD>`` in upper case (e.g. ``CREDITPLATFORM_TRAINING_WINDOW_MONTHS=6``).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -17,6 +18,22 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 class Settings:
     data_dir: Path
     start_month: str = "2024-01"
+    # Feature store contract.
+    feature_null_ceiling: float = 0.95
+    # Training window: the latest N matured months; the newest of them is the out-of-time set.
+    training_window_months: int = 12
+    # A month is matured when at least this share of its applications carry a label.
+    matured_label_share: float = 0.99
+    valid_share: float = 0.15
+    test_share: float = 0.15
+    seed: int = 42
+    # Evaluation: PD at or above the policy threshold is declined; precision@k on the top share.
+    policy_threshold: float = 0.2
+    precision_at_k_share: float = 0.1
+    # Promotion gates (DESIGN §8): Brier and ECE may be at most this much worse, relative.
+    gate_relative_tolerance: float = 0.10
+    mlflow_experiment: str = "creditplatform"
+    registered_model: str = "creditplatform-pd"
 
     @property
     def landing_dir(self) -> Path:
@@ -35,6 +52,10 @@ class Settings:
         return self.data_dir / "mlflow"
 
     @property
+    def mlflow_tracking_uri(self) -> str:
+        return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
+
+    @property
     def reports_dir(self) -> Path:
         return self.data_dir / "reports"
 
@@ -44,8 +65,10 @@ class Settings:
 
 
 def load_settings() -> Settings:
-    data_dir = Path(os.environ.get("CREDITPLATFORM_DATA_DIR") or REPO_ROOT / "data")
-    return Settings(
-        data_dir=data_dir.resolve(),
-        start_month=os.environ.get("CREDITPLATFORM_START_MONTH", "2024-01"),
-    )
+    data_dir = Path(os.environ.get("CREDITPLATFORM_DATA_DIR") or REPO_ROOT / "data").resolve()
+    overrides = {}
+    for spec in fields(Settings):
+        value = os.environ.get(f"CREDITPLATFORM_{spec.name.upper()}")
+        if spec.name != "data_dir" and value is not None:
+            overrides[spec.name] = type(getattr(Settings, spec.name))(value)
+    return Settings(data_dir=data_dir, **overrides)

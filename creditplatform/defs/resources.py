@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from creditplatform.ml.registry import Registry
 from creditplatform.settings import load_settings
 
 
@@ -25,3 +26,31 @@ class PlatformPaths(dg.ConfigurableResource):
     @classmethod
     def from_settings(cls) -> PlatformPaths:
         return cls(data_dir=str(load_settings().data_dir))
+
+
+class MlflowResource(dg.ConfigurableResource):
+    """Our one door to MLflow: tracking URI, experiment and registered model name.
+
+    The embedded default is SQLite under the data dir; ``MLFLOW_TRACKING_URI`` points it at a
+    tracking server instead, with no code change.
+    """
+
+    tracking_uri: str
+    artifact_root: str
+    experiment: str = "creditplatform"
+    registered_model: str = "creditplatform-pd"
+
+    def registry(self) -> Registry:
+        return Registry(
+            self.tracking_uri, Path(self.artifact_root), self.experiment, self.registered_model
+        )
+
+    @classmethod
+    def from_settings(cls) -> MlflowResource:
+        settings = load_settings()
+        return cls(
+            tracking_uri=settings.mlflow_tracking_uri,
+            artifact_root=str(settings.mlflow_dir / "artifacts"),
+            experiment=settings.mlflow_experiment,
+            registered_model=settings.registered_model,
+        )

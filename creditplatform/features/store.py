@@ -75,7 +75,9 @@ def check_features(
             {"missing": missing, "unexpected": extra},
         )
     ]
-    rows, distinct = con.execute(f"SELECT count(*), count(DISTINCT SK_ID_CURR) FROM {ref}").fetchone()
+    rows, distinct = con.execute(
+        f"SELECT count(*), count(DISTINCT SK_ID_CURR) FROM {ref}"
+    ).fetchone()
     applications = con.execute(
         "SELECT count(*) FROM raw.application WHERE month = ?", [month]
     ).fetchone()[0]
@@ -89,7 +91,9 @@ def check_features(
     )
     numeric = [c for c in NUMERIC_FEATURES if c in columns]
     infinite = con.execute(
-        "SELECT " + ", ".join(f"count(*) FILTER (WHERE isinf({c}))" for c in numeric) + f" FROM {ref}"
+        "SELECT "
+        + ", ".join(f"count(*) FILTER (WHERE isinf({c}))" for c in numeric)
+        + f" FROM {ref}"
     ).fetchone()
     bad = {c: int(n) for c, n in zip(numeric, infinite, strict=True) if n}
     checks.append(
@@ -135,7 +139,9 @@ def build_month(con: duckdb.DuckDBPyConnection, month: str, null_ceiling: float)
     con.execute("CREATE SCHEMA IF NOT EXISTS features")
     con.execute(f"CREATE OR REPLACE TABLE {staged} AS {feature_query()}", {"month": month})
     checks, rates = check_features(con, staged, month, null_ceiling)
-    build = FeatureBuild(month, con.execute(f"SELECT count(*) FROM {staged}").fetchone()[0], checks, rates)
+    build = FeatureBuild(
+        month, con.execute(f"SELECT count(*) FROM {staged}").fetchone()[0], checks, rates
+    )
     if build.passed:
         _ensure_store(con, staged)
         con.execute("BEGIN TRANSACTION")

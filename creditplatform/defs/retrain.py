@@ -1,0 +1,364 @@
+"""The retrain assets: splits → candidate model → evaluation → promotion.
+
+Each takes the asset before it as an input, so the evaluation always scores the model this run
+trained and the promotion always decides on that evaluation (lineage, not "the newest file").
+"""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import duckdb
+import mlflow
+
+from creditplatform.defs.raw import WAREHOUSE_WRITE_TAG
+from creditplatform.defs.resources import MlflowResource, PlatformPaths
+from creditplatform.features.catalog import FEATURE_SCHEMA_VERSION, FEATURES
+from creditplatform.features.store import STORE
+from creditplatform.ml import evaluation as ev
+from creditplatform.ml.gates import decide
+from creditplatform.ml.lineage import frame_sha256
+from creditplatform.ml.metrics import classification_metrics
+from creditplatform.ml.model import ModelParams, predict_pd, train
+from creditplatform.ml.records import CandidateInfo, EvaluationInfo, SplitsInfo
+from creditplatform.ml.registry import (
+    git_commit,
+    load_verified,
+    log_sklearn_model,
+    move_aliases,
+    register,
+)
+from creditplatform.ml.splits import assign_splits, check_splits, matured_months
+from creditplatform.ml.training_data import label_share_by_month, load_split, save_splits
+from creditplatform.settings import load_settings
+from creditplatform.warehouse.audit import AuditRecord, append
+
+TRAINING_GROUP = "training"
+PROMOTION_TAG = {"creditplatform/promotion": "registry"}
+SPLIT_CHECKS = {
+    "no_applicant_in_two_splits": "Every applicant is in exactly one split.",
+    "oot_after_training_months": "The out-of-time month is strictly after the training months.",
+    "both_classes_in_every_split": "Defaults and repayments are present in every split.",
+}
+
+
+def trigger_of(context: dg.AssetExecutionContext) -> str:
+    return context.run.tags.get("creditplatform/trigger", "manual")
+
+
+@dg.asset(
+    group_name=TRAINING_GROUP,
+    deps=["feature_store"],
+    check_specs=[
+        dg.AssetCheckSpec(n, asset="training_splits", blocking=True, description=d)
+        for n, d in SPLIT_CHECKS.items()
+    ],
+    op_tags=WAREHOUSE_WRITE_TAG,
+    kinds={"duckdb"},
+    description="Matured months split by applicant (stable hash) into train/valid/test, with "
+    "the newest matured month held out as out-of-time; the training frame's SHA-256 names it.",
+)
+def training_splits(context: dg.AssetExecutionContext, paths: PlatformPaths):
+    settings = load_settings()
+    with duckdb.connect(str(paths.warehouse)) as con:
+        matured = matured_months(label_share_by_month(con), settings.matured_label_share)
+        window = matured[-settings.training_window_months :]
+        if len(window) < 2:
+            raise dg.Failure(
+                f"training needs at least 2 matured months in {STORE}; found {matured or 'none'}"
+            )
+        features = con.execute(
+            f"SELECT * FROM {STORE} WHERE month IN ({', '.join('?' * len(window))})", window
+        ).df()
+        splits = assign_splits(
+            features, window, settings.seed, settings.valid_share, settings.test_share
+        )
+        results = check_splits(splits)
+        train_rows = features.merge(splits.loc[splits["split"] == "train", ["SK_ID_CURR"]])
+        split_set = frame_sha256(train_rows)
+        if all(r.passed for r in results):
+            save_splits(con, split_set, splits)
+    for result in results:
+        yield dg.AssetCheckResult(
+            check_name=result.name,
+            passed=result.passed,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=result.description,
+        )
+    if not all(r.passed for r in results):
+        raise dg.Failure(
+            "training_splits: " + "; ".join(r.description for r in results if not r.passed)
+        )
+    counts = splits["split"].value_counts().to_dict()
+    rates = splits.groupby("split")["TARGET"].mean().round(5).to_dict()
+    info = SplitsInfo(split_set, window, window[-1], counts, rates, settings.seed)
+    yield dg.Output(
+        info,
+        metadata={
+            "data_sha256": split_set,
+            "window": ", ".join(window),
+            "oot_month": window[-1],
+            "rows": dg.MetadataValue.json(counts),
+            "label_rate": dg.MetadataValue.json(rates),
+            "training_rows": dg.MetadataValue.int(int(counts.get("train", 0))),
+        },
+    )
+
+
+@dg.asset_check(
+    asset=training_splits,
+    blocking=True,
+    description="Training rows still hash to the SHA-256 recorded when the split was made.",
+)
+def training_data_unchanged(paths: PlatformPaths, training_splits: SplitsInfo):
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        current = frame_sha256(load_split(con, training_splits.split_set, "train"))
+    return dg.AssetCheckResult(
+        passed=current == training_splits.data_sha256,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"recorded": training_splits.data_sha256, "current": current},
+        description=None if current == training_splits.data_sha256 else
+        "training rows changed after the split: recorded and current SHA-256 differ",
+    )  # fmt: skip
+
+
+class TrainConfig(dg.Config):
+    """Hyper-parameters, set per run from the launchpad."""
+
+    learning_rate: float = 0.05
+    max_iter: int = 200
+    max_leaf_nodes: int = 15
+    min_samples_leaf: int = 100
+    l2_regularization: float = 1.0
+    calibration: str = "isotonic"
+
+
+@dg.asset(
+    group_name=TRAINING_GROUP,
+    kinds={"sklearn", "mlflow"},
+    description="HistGradientBoosting pipeline fitted on train, isotonic-calibrated on valid, "
+    "plus a logistic baseline; logged to MLflow and registered as a new version.",
+)
+def candidate_model(
+    context: dg.AssetExecutionContext,
+    config: TrainConfig,
+    training_splits: SplitsInfo,
+    paths: PlatformPaths,
+    mlflow_tracking: MlflowResource,
+) -> dg.Output[CandidateInfo]:
+    settings = load_settings()
+    params = ModelParams(seed=settings.seed, **config.model_dump())
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        train_x = load_split(con, training_splits.split_set, "train")
+        valid_x = load_split(con, training_splits.split_set, "valid")
+    if frame_sha256(train_x) != training_splits.data_sha256:
+        raise dg.Failure("training rows changed since training_splits ran; re-run the splits")
+    train_y, valid_y = train_x["TARGET"].to_numpy(int), valid_x["TARGET"].to_numpy(int)
+    registry = mlflow_tracking.registry()
+    trigger = trigger_of(context)
+    tags = {
+        "data_sha256": training_splits.data_sha256,
+        "training_rows": str(len(train_x)),
+        "label_rate": f"{train_y.mean():.6f}",
+        "feature_schema_version": str(FEATURE_SCHEMA_VERSION),
+        "git_commit": git_commit(),
+        "dagster_run_id": context.run_id,
+        "trigger": trigger,
+        "window": ",".join(training_splits.window),
+    }
+    with registry.run(f"candidate-{context.run_id[:8]}", tags) as run:
+        models = train(train_x, train_y, valid_x, valid_y, params)
+        mlflow.log_params(params.as_dict())
+        for label, model in (("model", models.model), ("baseline", models.baseline)):
+            metrics = classification_metrics(
+                valid_y, predict_pd(model, valid_x), settings.policy_threshold,
+                settings.precision_at_k_share,
+            )  # fmt: skip
+            mlflow.log_metrics({f"valid_{label}_{k}": v for k, v in metrics.items()})
+        example = valid_x[list(FEATURES)].head(50)
+        info = log_sklearn_model(
+            models.model, "model", example, lambda x: predict_pd(models.model, x)
+        )
+        baseline = log_sklearn_model(
+            models.baseline, "baseline", example, lambda x: predict_pd(models.baseline, x)
+        )
+        version = register(registry, info.model_uri, tags)
+        run_id = run.info.run_id
+    candidate = CandidateInfo(
+        version=int(version.version),
+        mlflow_run_id=run_id,
+        model_uri=f"models:/{registry.model_name}/{version.version}",
+        baseline_uri=baseline.model_uri,
+        data_sha256=training_splits.data_sha256,
+        training_rows=len(train_x),
+        label_rate=float(train_y.mean()),
+        feature_schema_version=FEATURE_SCHEMA_VERSION,
+        window=training_splits.window,
+        oot_month=training_splits.oot_month,
+        trigger=trigger,
+        params=params.as_dict(),
+    )
+    return dg.Output(
+        candidate,
+        metadata={
+            "model_version": dg.MetadataValue.int(candidate.version),
+            "mlflow_run_id": run_id,
+            "mlflow_tracking_uri": registry.tracking_uri,
+            "model_uri": candidate.model_uri,
+            "data_sha256": candidate.data_sha256,
+            "artifact_sha256": version.tags.get("artifact_sha256", ""),
+            "training_rows": dg.MetadataValue.int(candidate.training_rows),
+            "trigger": trigger,
+        },
+    )
+
+
+@dg.asset(
+    group_name=TRAINING_GROUP,
+    kinds={"mlflow"},
+    description="Candidate, current champion and baseline scored on the same test and "
+    "out-of-time rows in one run; HTML + JSON report under reports/evaluation/<version>/.",
+)
+def evaluation_report(
+    context: dg.AssetExecutionContext,
+    candidate_model: CandidateInfo,
+    paths: PlatformPaths,
+    mlflow_tracking: MlflowResource,
+) -> dg.Output[EvaluationInfo]:
+    settings = load_settings()
+    registry = mlflow_tracking.registry()
+    client = registry.client()
+    models = {"candidate": load_verified(registry, registry.version(candidate_model.version))}
+    champion = registry.champion()
+    if champion is not None and int(champion.version) != candidate_model.version:
+        models["champion"] = load_verified(registry, champion)
+    else:
+        champion = None
+    models["baseline"] = mlflow.sklearn.load_model(candidate_model.baseline_uri)
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        frames = {
+            s: load_split(con, candidate_model.data_sha256, s) for s in ("test", "oot", "valid")
+        }
+    sets = [
+        ev.ScoredSet(name, frames[name]["TARGET"].to_numpy(int),
+                     {label: predict_pd(m, frames[name]) for label, m in models.items()})
+        for name in ("test", "oot")
+    ]  # fmt: skip
+    report = ev.Report(
+        ev.score_sets(sets, settings.policy_threshold, settings.precision_at_k_share)
+    )
+    report.plots = ev.plot_curves(sets[0])
+    valid = frames["valid"]
+    report.importances = ev.feature_importances(
+        models["candidate"], valid[list(FEATURES)], valid["TARGET"].to_numpy(int), settings.seed
+    )
+    report.plots["feature_importance"] = ev.plot_importances(report.importances)
+    out_dir = settings.reports_dir / "evaluation" / f"v{candidate_model.version}"
+    context_facts = {
+        "candidate version": candidate_model.version,
+        "champion version": champion.version if champion else "none",
+        "training window": ", ".join(candidate_model.window),
+        "out-of-time month": candidate_model.oot_month,
+        "data SHA-256": candidate_model.data_sha256,
+        "test rows": len(frames["test"]),
+        "oot rows": len(frames["oot"]),
+        "dagster run": context.run_id,
+        "generated": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    paths_out = ev.write_report(
+        report, out_dir, f"Evaluation of model v{candidate_model.version}", context_facts
+    )
+    client.log_artifacts(candidate_model.mlflow_run_id, str(out_dir), "evaluation")
+    for set_name, per_model in report.metrics.items():
+        for metric, value in per_model["candidate"].items():
+            client.log_metric(candidate_model.mlflow_run_id, f"{set_name}_{metric}", value)
+    info = EvaluationInfo(
+        candidate_model, int(champion.version) if champion else None, report.metrics, str(out_dir)
+    )
+    return dg.Output(
+        info,
+        metadata={
+            "headline_test": dg.MetadataValue.md(report.headline_markdown("test")),
+            "headline_oot": dg.MetadataValue.md(report.headline_markdown("oot")),
+            "report_html": dg.MetadataValue.path(str(paths_out["html"])),
+            "report_json": dg.MetadataValue.path(str(paths_out["json"])),
+            "plots": dg.MetadataValue.md(
+                "\n".join(f"- `{paths_out[name]}`" for name in report.plots)
+            ),
+            "candidate_test_auc": dg.MetadataValue.float(
+                report.metrics["test"]["candidate"]["roc_auc"]
+            ),
+            "champion_version": dg.MetadataValue.int(info.champion_version or 0),
+            "top_features": dg.MetadataValue.json(dict(report.importances[:10])),
+        },
+    )
+
+
+def _gates_markdown(decision) -> str:
+    rows = ["| gate | passed | candidate | reference | limit |", "|---|---|---|---|---|"]
+    for g in decision.gates:
+        ref = "" if g.reference is None else f"{g.reference:.5f}"
+        lim = "" if g.limit is None else f"{g.limit:.5f}"
+        rows.append(
+            f"| {g.name} | {'yes' if g.passed else 'NO'} | {g.candidate:.5f} | {ref} | {lim} |"
+        )
+    return "\n".join(rows)
+
+
+@dg.asset(
+    group_name=TRAINING_GROUP,
+    op_tags={**PROMOTION_TAG, **WAREHOUSE_WRITE_TAG},
+    kinds={"mlflow", "duckdb"},
+    description="Champion–challenger gates; on pass the aliases move (challenger, then "
+    "champion last); every decision is appended to audit.promotions.",
+)
+def registry_promotion(
+    context: dg.AssetExecutionContext,
+    evaluation_report: EvaluationInfo,
+    paths: PlatformPaths,
+    mlflow_tracking: MlflowResource,
+) -> dg.Output[dict]:
+    settings = load_settings()
+    registry = mlflow_tracking.registry()
+    test = evaluation_report.metrics["test"]
+    candidate = evaluation_report.candidate
+    decision = decide(
+        test["candidate"], test["baseline"], test.get("champion"), settings.gate_relative_tolerance
+    )
+    before = registry.champion()
+    now = datetime.now(UTC)
+    if decision.promote:
+        move_aliases(registry, candidate.version, before, now.isoformat())
+    after = registry.champion()
+    record = AuditRecord(
+        decided_at=now,
+        version=candidate.version,
+        decision="promoted" if decision.promote else "rejected",
+        trigger=trigger_of(context),
+        reasons=decision.reasons,
+        gates=decision.as_dict(),
+        dagster_run_id=context.run_id,
+        data_sha256=candidate.data_sha256,
+        previous_champion=int(before.version) if before else None,
+        champion_after=int(after.version) if after else None,
+    )
+    try:
+        with duckdb.connect(str(paths.warehouse)) as con:
+            append(con, record)
+    except Exception:
+        # An unaudited promotion must not stand: put the previous champion back.
+        if decision.promote and before is not None:
+            move_aliases(registry, int(before.version), None, now.isoformat())
+        raise
+    return dg.Output(
+        {"version": candidate.version, "decision": record.decision, "reasons": decision.reasons,
+         "champion": record.champion_after},
+        metadata={
+            "decision": record.decision,
+            "candidate_version": dg.MetadataValue.int(candidate.version),
+            "champion_before": dg.MetadataValue.int(record.previous_champion or 0),
+            "champion_after": dg.MetadataValue.int(record.champion_after or 0),
+            "gates": dg.MetadataValue.md(_gates_markdown(decision)),
+            "reasons": dg.MetadataValue.json(decision.reasons),
+            "trigger": record.trigger,
+        },
+    )  # fmt: skip

@@ -1,0 +1,71 @@
+"""``batch_scores``: the champion scores each month's applications, after its hash is checked."""
+
+import time
+from datetime import UTC, datetime
+
+import dagster as dg
+import duckdb
+
+from creditplatform.defs.partitions import monthly_partitions
+from creditplatform.defs.raw import WAREHOUSE_WRITE_TAG
+from creditplatform.defs.resources import MlflowResource, PlatformPaths
+from creditplatform.features.store import STORE
+from creditplatform.ml.model import predict_pd
+from creditplatform.ml.registry import ArtifactTampered, NoChampion, load_champion
+
+SCORES = "scores.batch_scores"
+
+
+@dg.asset(
+    group_name="scoring",
+    partitions_def=monthly_partitions,
+    deps=["feature_store", "registry_promotion"],
+    op_tags=WAREHOUSE_WRITE_TAG,
+    kinds={"duckdb", "mlflow"},
+    description=f"PD of every application of the month under the champion, in `{SCORES}`; "
+    "each row carries the model version.",
+)
+def batch_scores(
+    context: dg.AssetExecutionContext, paths: PlatformPaths, mlflow_tracking: MlflowResource
+) -> dg.MaterializeResult:
+    month = context.partition_key
+    try:
+        champion, model = load_champion(mlflow_tracking.registry())
+    except (NoChampion, ArtifactTampered) as err:
+        raise dg.Failure(description=f"batch_scores {month}: {err}") from err
+    with duckdb.connect(str(paths.warehouse)) as con:
+        frame = con.execute(
+            f"SELECT * FROM {STORE} WHERE month = ? ORDER BY SK_ID_CURR", [month]
+        ).df()
+        if frame.empty:
+            raise dg.Failure(f"batch_scores {month}: no features for this month in {STORE}")
+        started = time.perf_counter()
+        scores = frame[["SK_ID_CURR"]].assign(
+            month=month,
+            pd=predict_pd(model, frame),
+            model_version=int(champion.version),
+            scored_at=datetime.now(UTC),
+        )
+        seconds = time.perf_counter() - started
+        con.execute("CREATE SCHEMA IF NOT EXISTS scores")
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS {SCORES} (month VARCHAR, SK_ID_CURR BIGINT, pd DOUBLE, "
+            "model_version INTEGER, scored_at TIMESTAMPTZ)"
+        )
+        con.register("new_scores", scores)
+        con.execute("BEGIN TRANSACTION")
+        con.execute(f"DELETE FROM {SCORES} WHERE month = ?", [month])
+        con.execute(
+            f"INSERT INTO {SCORES} SELECT month, SK_ID_CURR, pd, model_version, scored_at "
+            "FROM new_scores"
+        )
+        con.execute("COMMIT")
+    return dg.MaterializeResult(
+        metadata={
+            "rows": dg.MetadataValue.int(len(scores)),
+            "model_version": dg.MetadataValue.int(int(champion.version)),
+            "mean_pd": dg.MetadataValue.float(float(scores["pd"].mean())),
+            "rows_per_second": dg.MetadataValue.float(len(scores) / max(seconds, 1e-9)),
+            "artifact_sha256_verified": champion.tags.get("artifact_sha256", ""),
+        }
+    )

@@ -1,0 +1,1 @@
+"""Splits, model pipeline, metrics, gates, registry helpers and lineage hashing (no Dagster)."""

@@ -1,0 +1,171 @@
+"""The evaluation report: metrics tables, plots and an HTML page a reviewer reads.
+
+Candidate, champion and baseline are scored on the same test and out-of-time rows in the same
+run; the report states the rows, the label rates and how each metric is defined.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.calibration import calibration_curve
+from sklearn.inspection import permutation_importance
+from sklearn.metrics import precision_recall_curve, roc_curve
+
+from creditplatform.ml.metrics import classification_metrics
+
+HEADLINE = ("roc_auc", "gini", "ks", "pr_auc", "brier", "ece", "log_loss", "precision_at_k")
+
+
+@dataclass
+class ScoredSet:
+    name: str
+    y: np.ndarray
+    scores: dict[str, np.ndarray]  # model label -> PD
+
+
+@dataclass
+class Report:
+    metrics: dict[str, dict[str, dict[str, float]]]  # set -> model -> metric -> value
+    plots: dict[str, bytes] = field(default_factory=dict)
+    importances: list[tuple[str, float]] = field(default_factory=list)
+
+    def headline_markdown(self, set_name: str = "test") -> str:
+        models = list(self.metrics[set_name])
+        lines = ["| metric | " + " | ".join(models) + " |", "|---" * (len(models) + 1) + "|"]
+        for metric in HEADLINE:
+            values = " | ".join(f"{self.metrics[set_name][m][metric]:.4f}" for m in models)
+            lines.append(f"| {metric} | {values} |")
+        return "\n".join(lines)
+
+
+def score_sets(sets: list[ScoredSet], threshold: float, k_share: float) -> dict:
+    return {
+        s.name: {m: classification_metrics(s.y, p, threshold, k_share) for m, p in s.scores.items()}
+        for s in sets
+    }
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def plot_curves(test: ScoredSet) -> dict[str, bytes]:
+    plots = {}
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    for label, p in test.scores.items():
+        fpr, tpr, _ = roc_curve(test.y, p)
+        ax.plot(fpr, tpr, label=label)
+    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (test)")
+    ax.legend(fontsize=8)
+    plots["roc"] = _png(fig)
+
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    for label, p in test.scores.items():
+        precision, recall, _ = precision_recall_curve(test.y, p)
+        ax.plot(recall, precision, label=label)
+    ax.axhline(test.y.mean(), color="k", ls=":", lw=0.8)
+    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall (test)")
+    ax.legend(fontsize=8)
+    plots["pr"] = _png(fig)
+
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    for label, p in test.scores.items():
+        observed, predicted = calibration_curve(test.y, p, n_bins=10, strategy="quantile")
+        ax.plot(predicted, observed, "o-", ms=3, label=label)
+    top = max(float(np.max(p)) for p in test.scores.values())
+    ax.plot([0, top], [0, top], "k:", lw=0.8)
+    ax.set(xlabel="mean predicted PD", ylabel="observed default rate", title="Calibration (test)")
+    ax.legend(fontsize=8)
+    plots["calibration"] = _png(fig)
+
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    candidate = test.scores["candidate"]
+    bins = np.linspace(0, min(1.0, float(np.quantile(candidate, 0.995)) * 1.1), 40)
+    ax.hist(candidate[test.y == 0], bins=bins, alpha=0.6, density=True, label="repaid (0)")
+    ax.hist(candidate[test.y == 1], bins=bins, alpha=0.6, density=True, label="defaulted (1)")
+    ax.set(xlabel="candidate PD", ylabel="density", title="Score distribution by class (test)")
+    ax.legend(fontsize=8)
+    plots["score_distribution"] = _png(fig)
+    return plots
+
+
+def feature_importances(model, x: pd.DataFrame, y: np.ndarray, seed: int, rows: int = 4000):
+    """Permutation importance (drop in ROC-AUC) on a fixed sample of the valid split."""
+    sample = x.sample(n=min(rows, len(x)), random_state=seed)
+    result = permutation_importance(
+        model, sample, y[x.index.get_indexer(sample.index)], scoring="roc_auc",
+        n_repeats=2, random_state=seed, n_jobs=1,
+    )  # fmt: skip
+    ranked = sorted(zip(x.columns, result.importances_mean, strict=True), key=lambda t: -t[1])
+    return [(name, float(value)) for name, value in ranked]
+
+
+def plot_importances(importances: list[tuple[str, float]], top: int = 15) -> bytes:
+    names, values = zip(*importances[:top], strict=True)
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    ax.barh(list(reversed(names)), list(reversed(values)))
+    ax.set(xlabel="drop in ROC-AUC when permuted", title=f"Top {top} features (valid sample)")
+    return _png(fig)
+
+
+def write_report(report: Report, out_dir: Path, title: str, context: dict) -> dict[str, Path]:
+    """Write ``report.json``, one PNG per plot and a self-contained ``report.html``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, data in report.plots.items():
+        paths[name] = out_dir / f"{name}.png"
+        paths[name].write_bytes(data)
+    payload = {"context": context, "metrics": report.metrics, "importances": report.importances}
+    paths["json"] = out_dir / "report.json"
+    paths["json"].write_text(json.dumps(payload, indent=2, default=str))
+    tables = "".join(
+        f"<h2>{html.escape(set_name)} set</h2>" + _html_table(models)
+        for set_name, models in report.metrics.items()
+    )
+    images = "".join(
+        f'<figure><img src="data:image/png;base64,{base64.b64encode(d).decode()}"/>'
+        f"<figcaption>{html.escape(n)}</figcaption></figure>"
+        for n, d in report.plots.items()
+    )
+    facts = "".join(
+        f"<li><b>{html.escape(k)}</b>: {html.escape(str(v))}</li>" for k, v in context.items()
+    )
+    paths["html"] = out_dir / "report.html"
+    paths["html"].write_text(
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
+        "figure{display:inline-block;margin:8px}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1><ul>{facts}</ul>{tables}{images}"
+        "<p>ECE: 10 equal-mass bins, size-weighted mean |mean PD − default rate|. KS: max "
+        "(TPR − FPR). precision_at_k: default rate among the top-k share of PDs.</p>"
+        "</body></html>"
+    )
+    return paths
+
+
+def _html_table(models: dict[str, dict[str, float]]) -> str:
+    names = list(models)
+    metrics = list(next(iter(models.values())))
+    head = "<tr><th>metric</th>" + "".join(f"<th>{html.escape(n)}</th>" for n in names) + "</tr>"
+    rows = "".join(
+        f"<tr><td>{m}</td>" + "".join(f"<td>{models[n][m]:.4f}</td>" for n in names) + "</tr>"
+        for m in metrics
+    )
+    return f"<table>{head}{rows}</table>"

@@ -1,0 +1,47 @@
+"""Read split rows of the feature store for a given split set (SQL on the warehouse)."""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from creditplatform.features.store import STORE
+from creditplatform.ml.splits import SPLITS
+
+SPLITS_TABLE = "ml.training_splits"
+
+
+def save_splits(con: duckdb.DuckDBPyConnection, split_set: str, splits: pd.DataFrame) -> None:
+    """Keep every split set (they are small) so each model's rows stay reproducible."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS ml")
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {SPLITS_TABLE} (split_set VARCHAR, month VARCHAR, "
+        "SK_ID_CURR BIGINT, split VARCHAR)"
+    )
+    con.register("new_splits", splits[["month", "SK_ID_CURR", "split"]])
+    con.execute("BEGIN TRANSACTION")
+    con.execute(f"DELETE FROM {SPLITS_TABLE} WHERE split_set = ?", [split_set])
+    con.execute(
+        f"INSERT INTO {SPLITS_TABLE} SELECT ?, month, SK_ID_CURR, split FROM new_splits",
+        [split_set],
+    )
+    con.execute("COMMIT")
+    con.unregister("new_splits")
+
+
+def load_split(con: duckdb.DuckDBPyConnection, split_set: str, split: str) -> pd.DataFrame:
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}")
+    return con.execute(
+        f"SELECT f.* FROM {STORE} f JOIN {SPLITS_TABLE} s USING (month, SK_ID_CURR) "
+        "WHERE s.split_set = ? AND s.split = ? ORDER BY f.month, f.SK_ID_CURR",
+        [split_set, split],
+    ).df()
+
+
+def label_share_by_month(con: duckdb.DuckDBPyConnection) -> pd.Series:
+    frame = con.execute(
+        "SELECT month, avg(CAST(TARGET IS NOT NULL AS DOUBLE)) AS share "
+        f"FROM {STORE} GROUP BY month"
+    ).df()
+    return frame.set_index("month")["share"]
