@@ -1,0 +1,137 @@
+"""Feature SQL on tiny hand-made raw tables, with the right answers worked out by hand."""
+
+import duckdb
+import pandas as pd
+import pytest
+
+from creditplatform.features.catalog import STORE_COLUMNS
+from creditplatform.features.store import STORE, build_month
+from creditplatform.warehouse.ingest import ensure_raw_tables
+
+M = "2024-05"
+
+
+def insert(con, table: str, rows: list[dict]) -> None:
+    for row in rows:
+        cols = ", ".join(["month", *row])
+        marks = ", ".join("?" * (len(row) + 1))
+        con.execute(f"INSERT INTO raw.{table} ({cols}) VALUES ({marks})", [M, *row.values()])
+
+
+@pytest.fixture
+def features(tmp_path):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    ensure_raw_tables(con)
+    base = {"TARGET": 0, "AMT_INCOME_TOTAL": 100000.0, "AMT_CREDIT": 500000.0,
+            "AMT_ANNUITY": 25000.0, "AMT_GOODS_PRICE": 450000.0, "DAYS_BIRTH": -10000,
+            "CNT_FAM_MEMBERS": 2.0, "EXT_SOURCE_1": None, "EXT_SOURCE_2": 0.6, "EXT_SOURCE_3": 0.2}  # fmt: skip
+    insert(con, "application", [
+        {"SK_ID_CURR": 1, **base, "DAYS_EMPLOYED": -2000},
+        {"SK_ID_CURR": 2, **base, "TARGET": None, "DAYS_EMPLOYED": 365243},
+    ])  # fmt: skip
+    insert(con, "bureau", [
+        {"SK_ID_CURR": 1, "SK_ID_BUREAU": 10, "CREDIT_ACTIVE": "Active", "DAYS_CREDIT": -100,
+         "CREDIT_DAY_OVERDUE": 5, "AMT_CREDIT_SUM": 1000.0, "AMT_CREDIT_SUM_DEBT": 400.0},
+        {"SK_ID_CURR": 1, "SK_ID_BUREAU": 11, "CREDIT_ACTIVE": "Closed", "DAYS_CREDIT": -800,
+         "CREDIT_DAY_OVERDUE": 0, "AMT_CREDIT_SUM": 3000.0, "AMT_CREDIT_SUM_DEBT": 0.0},
+    ])  # fmt: skip
+    insert(con, "bureau_balance", [
+        {"SK_ID_BUREAU": 10, "MONTHS_BALANCE": 0, "STATUS": "0"},
+        {"SK_ID_BUREAU": 10, "MONTHS_BALANCE": -1, "STATUS": "2"},
+        {"SK_ID_BUREAU": 10, "MONTHS_BALANCE": -20, "STATUS": "4"},  # outside the 12-month window
+        {"SK_ID_BUREAU": 11, "MONTHS_BALANCE": 0, "STATUS": "C"},
+    ])  # fmt: skip
+    insert(con, "previous_application", [
+        {"SK_ID_PREV": 100, "SK_ID_CURR": 1, "NAME_CONTRACT_STATUS": "Approved",
+         "AMT_APPLICATION": 900.0, "AMT_CREDIT": 1000.0, "DAYS_DECISION": -50},
+        {"SK_ID_PREV": 101, "SK_ID_CURR": 1, "NAME_CONTRACT_STATUS": "Refused",
+         "AMT_APPLICATION": 500.0, "AMT_CREDIT": 500.0, "DAYS_DECISION": -400},
+        {"SK_ID_PREV": 102, "SK_ID_CURR": 1, "NAME_CONTRACT_STATUS": "Refused",
+         "AMT_APPLICATION": 100.0, "AMT_CREDIT": 200.0, "DAYS_DECISION": -30},
+    ])  # fmt: skip
+    insert(con, "installments_payments", [
+        {"SK_ID_PREV": 100, "SK_ID_CURR": 1, "DAYS_INSTALMENT": -60.0, "DAYS_ENTRY_PAYMENT": -50.0,
+         "AMT_INSTALMENT": 100.0, "AMT_PAYMENT": 100.0},
+        {"SK_ID_PREV": 100, "SK_ID_CURR": 1, "DAYS_INSTALMENT": -30.0, "DAYS_ENTRY_PAYMENT": -35.0,
+         "AMT_INSTALMENT": 100.0, "AMT_PAYMENT": 50.0},
+    ])  # fmt: skip
+    insert(con, "credit_card_balance", [
+        {"SK_ID_PREV": 100, "SK_ID_CURR": 1, "MONTHS_BALANCE": -1, "AMT_BALANCE": 50.0,
+         "AMT_CREDIT_LIMIT_ACTUAL": 100, "SK_DPD": 0},
+        {"SK_ID_PREV": 100, "SK_ID_CURR": 1, "MONTHS_BALANCE": -10, "AMT_BALANCE": 100.0,
+         "AMT_CREDIT_LIMIT_ACTUAL": 100, "SK_DPD": 3},
+    ])  # fmt: skip
+    insert(con, "pos_cash_balance", [
+        {"SK_ID_PREV": 100, "SK_ID_CURR": 1, "MONTHS_BALANCE": -2, "SK_DPD": 7,
+         "NAME_CONTRACT_STATUS": "Active", "CNT_INSTALMENT_FUTURE": 4.0},
+        {"SK_ID_PREV": 100, "SK_ID_CURR": 1, "MONTHS_BALANCE": -30, "SK_DPD": 0,
+         "NAME_CONTRACT_STATUS": "Completed", "CNT_INSTALMENT_FUTURE": 0.0},
+    ])  # fmt: skip
+    build = build_month(con, M, null_ceiling=1.0)
+    assert build.published, [c.description for c in build.checks if not c.passed]
+    frame = con.execute(f"SELECT * FROM {STORE} ORDER BY SK_ID_CURR").df().set_index("SK_ID_CURR")
+    con.close()
+    return frame
+
+
+def test_store_has_the_catalog_columns(features):
+    assert list(features.columns) == ["month", "feature_schema_version", *STORE_COLUMNS[1:]]
+
+
+def test_days_employed_sentinel_becomes_null_plus_flag(features):
+    assert features.loc[1, "DAYS_EMPLOYED"] == -2000 and features.loc[1, "DAYS_EMPLOYED_ANOM"] == 0
+    assert pd.isna(features.loc[2, "DAYS_EMPLOYED"])
+    assert features.loc[2, "DAYS_EMPLOYED_ANOM"] == 1
+    assert features.loc[1, "DAYS_EMPLOYED_PERC"] == pytest.approx(0.2)  # -2000 / -10000
+
+
+def test_application_ratios(features):
+    row = features.loc[1]
+    assert row["CREDIT_INCOME_RATIO"] == pytest.approx(5.0)
+    assert row["ANNUITY_INCOME_RATIO"] == pytest.approx(0.25)
+    assert row["CREDIT_TERM"] == pytest.approx(0.05)
+    assert row["GOODS_CREDIT_RATIO"] == pytest.approx(0.9)
+    assert row["INCOME_PER_PERSON"] == pytest.approx(50000.0)
+    assert row["EXT_SOURCE_MEAN"] == pytest.approx(0.4)  # mean of the two present scores
+    assert row["EXT_SOURCE_MIN"] == pytest.approx(0.2)
+
+
+def test_bureau_and_balance_aggregates(features):
+    row = features.loc[1]
+    assert row["BURO_COUNT"] == 2 and row["BURO_ACTIVE_COUNT"] == 1
+    assert row["BURO_OVERDUE_COUNT"] == 1 and row["BURO_COUNT_LAST_YEAR"] == 1
+    assert row["BURO_DAYS_CREDIT_MEAN"] == pytest.approx(-450.0)
+    assert row["BURO_DEBT_CREDIT_RATIO"] == pytest.approx(0.1)  # 400 / 4000
+    assert row["BB_MONTHS_COUNT"] == 4 and row["BB_DPD_MONTHS"] == 2
+    assert row["BB_DPD_SHARE"] == pytest.approx(0.5)
+    assert row["BB_WORST_STATUS_12M"] == 2  # the 4 is 20 months old
+
+
+def test_previous_application_split_by_outcome(features):
+    row = features.loc[1]
+    assert (row["PREV_COUNT"], row["PREV_APPROVED_COUNT"], row["PREV_REFUSED_COUNT"]) == (3, 1, 2)
+    assert row["PREV_REFUSED_SHARE"] == pytest.approx(2 / 3)
+    assert row["PREV_REFUSED_LAST_YEAR"] == 1
+    assert row["PREV_APPROVED_CREDIT_TOTAL"] == pytest.approx(1000.0)
+    assert row["PREV_APP_CREDIT_RATIO_MEAN"] == pytest.approx((0.9 + 1.0 + 0.5) / 3)
+
+
+def test_instalments_cards_and_pos(features):
+    row = features.loc[1]
+    assert row["INST_LATE_SHARE"] == pytest.approx(0.5)  # paid 10 days after the first due date
+    assert row["INST_DAYS_LATE_MEAN"] == pytest.approx(5.0)  # (10 + 0) / 2
+    assert row["INST_DAYS_LATE_MAX"] == pytest.approx(10.0)
+    assert row["INST_SHORT_SHARE"] == pytest.approx(0.5)
+    assert row["INST_PAYMENT_RATIO_MEAN"] == pytest.approx(0.75)
+    assert row["CC_UTILISATION_MEAN"] == pytest.approx(0.75)
+    assert row["CC_UTILISATION_6M"] == pytest.approx(0.5)
+    assert row["CC_DPD_MAX"] == 3
+    assert row["POS_DPD_MAX"] == 7 and row["POS_DPD_12M"] == 1
+    assert row["POS_COMPLETED_SHARE"] == pytest.approx(0.5)
+
+
+def test_applicant_without_child_rows_has_zero_counts_and_null_means(features):
+    row = features.loc[2]
+    assert row["BURO_COUNT"] == 0 and row["PREV_COUNT"] == 0 and row["INST_COUNT"] == 0
+    assert pd.isna(row["INST_LATE_SHARE"])  # unknown, not zero
+    assert pd.isna(row["TARGET"])  # outcome not known yet stays null
