@@ -24,7 +24,8 @@ def features(tmp_path):
     ensure_raw_tables(con)
     base = {"TARGET": 0, "AMT_INCOME_TOTAL": 100000.0, "AMT_CREDIT": 500000.0,
             "AMT_ANNUITY": 25000.0, "AMT_GOODS_PRICE": 450000.0, "DAYS_BIRTH": -10000,
-            "CNT_FAM_MEMBERS": 2.0, "EXT_SOURCE_1": None, "EXT_SOURCE_2": 0.6, "EXT_SOURCE_3": 0.2}  # fmt: skip
+            "CNT_FAM_MEMBERS": 2.0, "EXT_SOURCE_1": None, "EXT_SOURCE_2": 0.6,
+            "EXT_SOURCE_3": 0.2}  # fmt: skip
     insert(con, "application", [
         {"SK_ID_CURR": 1, **base, "DAYS_EMPLOYED": -2000},
         {"SK_ID_CURR": 2, **base, "TARGET": None, "DAYS_EMPLOYED": 365243},

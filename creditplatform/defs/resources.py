@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from creditplatform.ml.registry import Registry
-from creditplatform.settings import load_settings
+from creditplatform.settings import Settings
 
 
 class PlatformPaths(dg.ConfigurableResource):
@@ -22,10 +22,6 @@ class PlatformPaths(dg.ConfigurableResource):
     @property
     def warehouse(self) -> Path:
         return Path(self.data_dir) / "warehouse.duckdb"
-
-    @classmethod
-    def from_settings(cls) -> PlatformPaths:
-        return cls(data_dir=str(load_settings().data_dir))
 
 
 class MlflowResource(dg.ConfigurableResource):
@@ -46,8 +42,7 @@ class MlflowResource(dg.ConfigurableResource):
         )
 
     @classmethod
-    def from_settings(cls) -> MlflowResource:
-        settings = load_settings()
+    def for_settings(cls, settings: Settings) -> MlflowResource:
         return cls(
             tracking_uri=settings.mlflow_tracking_uri,
             artifact_root=str(settings.mlflow_dir / "artifacts"),
