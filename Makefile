@@ -7,15 +7,16 @@ export CREDITPLATFORM_DATA_DIR ?= $(CURDIR)/data
 export CREDITPLATFORM_DAGSTER_STORAGE ?= $(CREDITPLATFORM_DATA_DIR)/dagster
 export DAGSTER_HOME ?= $(CURDIR)
 export MLFLOW_DISABLE_TELEMETRY := true
+export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export UV_PYTHON := $(PYTHON)
 
-RUN_MONTHS ?= 3
+RUN_MONTHS ?= 6
 RUN_APPLICATIONS ?= 5000
 
 .PHONY: help venv run ui test lint bench clean
 
 help:
-	@echo "make run    generate synthetic months and ingest them through raw/* (Dagster)"
+	@echo "make run    generate data and run the pipeline end to end (rebuilds data/ from scratch)"
 	@echo "make ui     dagster dev on 127.0.0.1:3000"
 	@echo "make test   run the test suite"
 	@echo "make lint   ruff"
@@ -29,10 +30,7 @@ $(VENV)/.synced: pyproject.toml uv.lock
 venv: $(VENV)/.synced
 
 run: venv
-	$(VENV)/bin/creditplatform generate --months $(RUN_MONTHS) --applications-per-month $(RUN_APPLICATIONS) --drift-scenario income_shift
-	$(VENV)/bin/creditplatform ingest
-	@echo
-	@echo "Next: 'make ui' and open http://127.0.0.1:3000 to see the runs, checks and partitions."
+	$(VENV)/bin/creditplatform demo --reset --months $(RUN_MONTHS) --applications-per-month $(RUN_APPLICATIONS)
 
 ui: venv
 	mkdir -p $(CREDITPLATFORM_DAGSTER_STORAGE)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from creditplatform.months import is_month
 from creditplatform.settings import REPO_ROOT, load_settings
+from creditplatform.synthetic.scenarios import SCENARIOS
 
 
 def _month(text: str) -> str:
@@ -29,6 +30,7 @@ def ensure_dagster_env() -> None:
         os.environ["DAGSTER_HOME"] = str(REPO_ROOT)
     os.environ.setdefault("CREDITPLATFORM_DAGSTER_STORAGE", str(settings.dagster_storage_dir))
     os.environ.setdefault("CREDITPLATFORM_DATA_DIR", str(settings.data_dir))
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -78,34 +80,111 @@ def cmd_import_kaggle(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_ingest(args: argparse.Namespace) -> int:
+def _runner():
+    """The real instance in DAGSTER_HOME and the code location for the current data dir."""
     ensure_dagster_env()
     import dagster as dg
 
-    from creditplatform.definitions import defs
+    from creditplatform.definitions import build_definitions
+    from creditplatform.pipeline import Runner
+
+    settings = load_settings()
+    instance = dg.DagsterInstance.get()
+    return settings, Runner(build_definitions(settings), instance, _say)
+
+
+def _ingest(runner, months: list[str]) -> list[str]:
+    return [
+        m for m in months if not runner.run("ingest_job", f"ingest {m}", partition_key=m).success
+    ]
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
     from creditplatform.warehouse.landing import complete_months
 
-    months = args.month or complete_months(load_settings().landing_dir)
+    settings, runner = _runner()
+    months = args.month or complete_months(settings.landing_dir)
     if not months:
-        _say(
-            f"no complete month under {load_settings().landing_dir}; run `creditplatform generate`"
-        )
+        _say(f"no complete month under {settings.landing_dir}; run `creditplatform generate`")
         return 1
-    job = defs.resolve_job_def("ingest_job")
-    failed = []
-    with dg.DagsterInstance.get() as instance:
-        for month in months:
-            started = time.perf_counter()
-            result = job.execute_in_process(
-                partition_key=month, instance=instance, raise_on_error=False
-            )
-            status = "ok" if result.success else "FAILED"
-            _say(f"  ingest {month}: {status} ({time.perf_counter() - started:.1f}s)")
-            if not result.success:
-                failed.append(month)
+    failed = _ingest(runner, months)
     if failed:
         _say(f"months that failed their contracts or could not be read: {', '.join(failed)}")
     return 1 if failed else 0
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    _, runner = _runner()
+    result = runner.run("retrain_job", "retrain", tags={"creditplatform/trigger": args.trigger})
+    if result.success:
+        decision = result.output_for_node("registry_promotion")
+        _say(
+            f"  model v{decision['version']} {decision['decision']}: "
+            + "; ".join(decision["reasons"])
+        )
+    return 0 if result.success else 1
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from creditplatform.warehouse.landing import complete_months
+
+    settings, runner = _runner()
+    months = args.month or complete_months(settings.landing_dir)
+    failed = [
+        m for m in months if not runner.run("score_job", f"score {m}", partition_key=m).success
+    ]
+    return 1 if failed else 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import json
+
+    from creditplatform.defs.resources import MlflowResource
+    from creditplatform.status import render, status
+
+    settings = load_settings()
+    report = status(settings, MlflowResource.for_settings(settings).registry())
+    print(json.dumps(report, indent=2, default=str) if args.json else render(report))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from creditplatform.pipeline import reset_data_dir
+    from creditplatform.synthetic.generate import GenerateOptions, generate_history
+    from creditplatform.warehouse.landing import complete_months
+
+    settings = load_settings()
+    if args.reset:
+        reset_data_dir(settings)
+    elif (settings.data_dir / "landing").exists():
+        _say(f"{settings.data_dir} already holds data: pass --reset to start the demo afresh")
+        return 2
+    _say(f"1/4 generating {args.months} months x {args.applications_per_month:,} applications")
+    options = GenerateOptions(
+        months=args.months,
+        applications_per_month=args.applications_per_month,
+        drift_scenario=args.scenario,
+        seed=args.seed,
+    )
+    generate_history(settings.data_dir, options)
+    settings, runner = _runner()
+    months = complete_months(settings.landing_dir)
+    _say("2/4 ingesting each month through raw/* and feature_store")
+    if _ingest(runner, months):
+        return 1
+    _say("3/4 training, evaluating and promoting a model")
+    if cmd_retrain(argparse.Namespace(trigger="manual")):
+        return 1
+    _say("4/4 scoring every month with the champion")
+    if cmd_score(argparse.Namespace(month=months)):
+        return 1
+    cmd_status(argparse.Namespace(json=False))
+    _say(
+        f"\nreports: {settings.reports_dir / 'evaluation'}\n"
+        f"Dagster UI: make ui (http://127.0.0.1:3000)\n"
+        f"MLflow UI: .venv/bin/mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}"
+    )
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--drift-scenario",
         default="none",
-        choices=["none", "income_shift", "product_mix", "default_rate_shift"],
+        choices=sorted(SCENARIOS),
     )
     gen.add_argument("--drift-from", type=_month, default=None, help="first drifted month")
     gen.add_argument(
@@ -139,6 +218,26 @@ def build_parser() -> argparse.ArgumentParser:
     ing = sub.add_parser("ingest", help="materialise raw/* for landing months via Dagster")
     ing.add_argument("--month", type=_month, action="append", help="repeatable; default: all")
     ing.set_defaults(func=cmd_ingest)
+
+    ret = sub.add_parser("retrain", help="run retrain_job: splits, model, evaluation, promotion")
+    ret.add_argument("--trigger", default="manual", help="recorded in MLflow and the audit trail")
+    ret.set_defaults(func=cmd_retrain)
+
+    sco = sub.add_parser("score", help="score landed months with the champion (score_job)")
+    sco.add_argument("--month", type=_month, action="append", help="repeatable; default: all")
+    sco.set_defaults(func=cmd_score)
+
+    sta = sub.add_parser("status", help="champion, decisions, drift and freshness")
+    sta.add_argument("--json", action="store_true")
+    sta.set_defaults(func=cmd_status)
+
+    demo = sub.add_parser("demo", help="generate data and run the whole pipeline (make run)")
+    demo.add_argument("--months", type=int, default=6)
+    demo.add_argument("--applications-per-month", type=int, default=5000)
+    demo.add_argument("--scenario", default="none", choices=sorted(SCENARIOS))
+    demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--reset", action="store_true", help="delete generated state first")
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 

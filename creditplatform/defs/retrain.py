@@ -18,7 +18,7 @@ from creditplatform.ml import evaluation as ev
 from creditplatform.ml.gates import decide
 from creditplatform.ml.lineage import frame_sha256
 from creditplatform.ml.metrics import classification_metrics
-from creditplatform.ml.model import ModelParams, predict_pd, train
+from creditplatform.ml.model import ModelParams, predict_pd, to_model_frame, train
 from creditplatform.ml.records import CandidateInfo, EvaluationInfo, SplitsInfo
 from creditplatform.ml.registry import (
     git_commit,
@@ -174,7 +174,7 @@ def candidate_model(
                 settings.precision_at_k_share,
             )  # fmt: skip
             mlflow.log_metrics({f"valid_{label}_{k}": v for k, v in metrics.items()})
-        example = valid_x[list(FEATURES)].head(50)
+        example = to_model_frame(valid_x.head(50))  # float64 numerics: NaN-safe signature
         info = log_sklearn_model(
             models.model, "model", example, lambda x: predict_pd(models.model, x)
         )

@@ -45,7 +45,7 @@ def append(con: duckdb.DuckDBPyConnection, record: AuditRecord) -> None:
 
 
 def history(con: duckdb.DuckDBPyConnection) -> list[dict]:
-    ensure_audit(con)
+    """Every decision, oldest first (the table must exist: see ``ensure_audit``)."""
     cursor = con.execute(f"SELECT * FROM {AUDIT_TABLE} ORDER BY decided_at")
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

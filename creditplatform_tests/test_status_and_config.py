@@ -1,0 +1,50 @@
+"""Instance configuration and the status report."""
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import duckdb
+import yaml
+
+from creditplatform.definitions import defs
+from creditplatform.defs.resources import MlflowResource
+from creditplatform.settings import REPO_ROOT, load_settings
+from creditplatform.status import render, status
+from creditplatform.warehouse.audit import AuditRecord, append
+
+
+def test_promotions_can_never_interleave():
+    config = yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text())
+    limits = config["run_coordinator"]["config"]["tag_concurrency_limits"]
+    assert {"key": "creditplatform/promotion", "limit": 1} in limits
+    assert {"key": "creditplatform/warehouse", "value": "write", "limit": 1} in limits
+    assert config["telemetry"]["enabled"] is False
+    for job in ("retrain_job", "manual_promotion_job"):
+        assert "creditplatform/promotion" in defs.resolve_job_def(job).tags, job
+
+
+def test_instance_storage_follows_the_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("CREDITPLATFORM_DAGSTER_STORAGE", str(tmp_path / "dagster"))
+    with dg.DagsterInstance.from_config(str(REPO_ROOT)) as instance:
+        assert str(tmp_path / "dagster") in instance.root_directory
+        assert instance.compute_log_manager._base_dir.startswith(str(tmp_path / "dagster"))
+
+
+def test_status_reports_decisions_and_months(tmp_path):
+    settings = load_settings()
+    settings.data_dir.mkdir(parents=True)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("CREATE SCHEMA raw")
+        con.execute("CREATE TABLE raw.ingestions (month VARCHAR)")
+        con.execute("INSERT INTO raw.ingestions VALUES ('2024-01'), ('2024-02')")
+        now = datetime.now(UTC)
+        append(con, AuditRecord(now - timedelta(hours=1), 1, "rejected", "drift",
+                                ["ROC-AUC 0.70 <= logistic baseline 0.71"], {}, "run", "sha",
+                                None, None))  # fmt: skip
+    report = status(settings, MlflowResource.for_settings(settings).registry())  # empty MLflow
+    assert report["champion"] is None
+    assert report["decisions"][0]["decision"] == "rejected"
+    assert report["decisions"][0]["reasons"] == ["ROC-AUC 0.70 <= logistic baseline 0.71"]
+    assert report["freshness"]["latest_ingested_month"] == "2024-02"
+    text = render(report)
+    assert "champion: none yet" in text and "v1 rejected (drift" in text
