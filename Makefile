@@ -13,12 +13,13 @@ export UV_PYTHON := $(PYTHON)
 RUN_MONTHS ?= 6
 RUN_APPLICATIONS ?= 5000
 
-.PHONY: help venv run ui test lint bench clean
+.PHONY: help venv run ui test lint bench bench-small clean
 
 help:
 	@echo "make run    generate data and run the pipeline end to end (rebuilds data/ from scratch)"
 	@echo "make ui     dagster dev on 127.0.0.1:3000"
 	@echo "make test   run the test suite"
+	@echo "make bench  model quality vs the oracle at Home Credit scale (results in benchmarks/results/)"
 	@echo "make lint   ruff"
 	@echo "make clean  remove generated data (keeps the venv)"
 
@@ -38,6 +39,12 @@ ui: venv
 
 test: venv
 	$(VENV)/bin/python -m pytest -n 2 $(PYTEST_ARGS)
+
+bench: venv
+	$(VENV)/bin/python -m benchmarks.model_quality --months 12 --applications-per-month 25000
+
+bench-small: venv
+	$(VENV)/bin/python -m benchmarks.model_quality --months 6 --applications-per-month 4000 --name model_quality_small
 
 lint: venv
 	$(VENV)/bin/ruff check .
