@@ -10,8 +10,9 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export UV_PYTHON := $(PYTHON)
 
-RUN_MONTHS ?= 6
-RUN_APPLICATIONS ?= 5000
+RUN_MONTHS ?= 18
+RUN_APPLICATIONS ?= 4000
+RUN_SCENARIO ?= income_shift
 
 .PHONY: help venv run ui test lint bench bench-small clean
 
@@ -31,7 +32,7 @@ $(VENV)/.synced: pyproject.toml uv.lock
 venv: $(VENV)/.synced
 
 run: venv
-	$(VENV)/bin/creditplatform demo --reset --months $(RUN_MONTHS) --applications-per-month $(RUN_APPLICATIONS)
+	$(VENV)/bin/creditplatform demo --reset --months $(RUN_MONTHS) --applications-per-month $(RUN_APPLICATIONS) --scenario $(RUN_SCENARIO)
 
 ui: venv
 	mkdir -p $(CREDITPLATFORM_DAGSTER_STORAGE)

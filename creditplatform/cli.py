@@ -25,6 +25,12 @@ def _say(message: str) -> None:
 
 def ensure_dagster_env() -> None:
     """Point Dagster at this repo's dagster.yaml and keep its storage inside the data dir."""
+    import warnings
+
+    import dagster as dg
+
+    for category in (dg.BetaWarning, dg.PreviewWarning):
+        warnings.filterwarnings("ignore", category=category)
     settings = load_settings()
     if "DAGSTER_HOME" not in os.environ and (REPO_ROOT / "dagster.yaml").exists():
         os.environ["DAGSTER_HOME"] = str(REPO_ROOT)
@@ -148,10 +154,31 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _month_facts(settings, month: str, decisions_seen: int) -> tuple[float | None, list[str]]:
+    import duckdb
+
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        tables = {r[0] for r in con.execute(
+            "SELECT schema_name || '.' || table_name FROM duckdb_tables()").fetchall()}  # fmt: skip
+        psi = None
+        if "monitoring.drift" in tables:
+            row = con.execute(
+                "SELECT max_psi FROM monitoring.drift WHERE month = ?", [month]
+            ).fetchone()
+            psi = row[0] if row else None
+        decisions = []
+        if "audit.promotions" in tables:
+            query = "SELECT version, decision, trigger FROM audit.promotions ORDER BY decided_at"
+            rows = con.execute(f"{query} OFFSET ?", [decisions_seen]).fetchall()
+            decisions = [f"v{v} {d} ({t})" for v, d, t in rows]
+    return psi, decisions
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    from creditplatform.pipeline import reset_data_dir
+    import shutil
+
+    from creditplatform.pipeline import ClosedLoop, reset_data_dir
     from creditplatform.synthetic.generate import GenerateOptions, generate_history
-    from creditplatform.warehouse.landing import complete_months
 
     settings = load_settings()
     if args.reset:
@@ -159,30 +186,43 @@ def cmd_demo(args: argparse.Namespace) -> int:
     elif (settings.data_dir / "landing").exists():
         _say(f"{settings.data_dir} already holds data: pass --reset to start the demo afresh")
         return 2
-    _say(f"1/4 generating {args.months} months x {args.applications_per_month:,} applications")
     options = GenerateOptions(
         months=args.months,
         applications_per_month=args.applications_per_month,
         drift_scenario=args.scenario,
         seed=args.seed,
     )
-    generate_history(settings.data_dir, options)
+    incoming = settings.data_dir / "incoming"
+    _say(
+        f"generating {args.months} months x {args.applications_per_month:,} applications "
+        f"(scenario {args.scenario}, drift from {options.resolved_drift_from() or 'never'})"
+    )
+    generate_history(incoming, options)
+    shutil.copytree(incoming / "truth", settings.truth_dir, dirs_exist_ok=True)
     settings, runner = _runner()
-    months = complete_months(settings.landing_dir)
-    _say("2/4 ingesting each month through raw/* and feature_store")
-    if _ingest(runner, months):
-        return 1
-    _say("3/4 training, evaluating and promoting a model")
-    if cmd_retrain(argparse.Namespace(trigger="manual")):
-        return 1
-    _say("4/4 scoring every month with the champion")
-    if cmd_score(argparse.Namespace(month=months)):
-        return 1
+    loop = ClosedLoop(runner, settings)
+    timeline, decisions_seen = [], 0
+    months = sorted(p.name for p in (incoming / "landing").iterdir())
+    for index, month in enumerate(months, start=1):
+        _say(f"[{index}/{len(months)}] {month} lands")
+        shutil.copytree(incoming / "landing" / month, settings.landing_dir / month)
+        runs = loop.month(month).runs
+        psi, decisions = _month_facts(settings, month, decisions_seen)
+        decisions_seen += len(decisions)
+        champion = runner.defs.resources["mlflow_tracking"].registry().champion()
+        champion_version = int(champion.version) if champion else None
+        timeline.append((month, len(runs), psi, decisions, champion_version))
+    _say("\nmonth    | runs | max PSI | decisions                                  | champion")
+    for month, count, psi, decisions, champion_version in timeline:
+        psi_text = "   -   " if psi is None else f"{psi:7.3f}"
+        made = "; ".join(decisions) or "-"
+        _say(f"{month}  | {count:>4} | {psi_text} | {made:<42} | {champion_version or '-'}")
     cmd_status(argparse.Namespace(json=False))
     _say(
-        f"\nreports: {settings.reports_dir / 'evaluation'}\n"
-        f"Dagster UI: make ui (http://127.0.0.1:3000)\n"
-        f"MLflow UI: .venv/bin/mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}"
+        f"\nwhere to look next:\n  make ui  → http://127.0.0.1:3000 (runs, checks, lineage)\n"
+        f"  reports: {settings.reports_dir}/evaluation, {settings.reports_dir}/drift\n"
+        f"  alerts:  {settings.reports_dir / 'alerts.jsonl'}\n"
+        f"  MLflow:  .venv/bin/mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}"
     )
     return 0
 
@@ -232,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     sta.set_defaults(func=cmd_status)
 
     demo = sub.add_parser("demo", help="generate data and run the whole pipeline (make run)")
-    demo.add_argument("--months", type=int, default=6)
+    demo.add_argument("--months", type=int, default=18)
     demo.add_argument("--applications-per-month", type=int, default=5000)
     demo.add_argument("--scenario", default="none", choices=sorted(SCENARIOS))
     demo.add_argument("--seed", type=int, default=42)

@@ -2,9 +2,19 @@
 
 import dagster as dg
 
+from creditplatform.defs.automation import (
+    automation_sensor,
+    check_failure_alert_sensor,
+    drift_retrain_sensor,
+    freshness,
+    run_failure_alert_sensor,
+    staleness_sensor,
+    weekly_retrain_schedule,
+)
 from creditplatform.defs.features import feature_store
 from creditplatform.defs.jobs import ingest_job, retrain_job, score_job
 from creditplatform.defs.manual import manual_promotion_job
+from creditplatform.defs.monitoring import drift_report
 from creditplatform.defs.raw import raw_tables
 from creditplatform.defs.resources import MlflowResource, PlatformPaths
 from creditplatform.defs.retrain import (
@@ -18,22 +28,48 @@ from creditplatform.defs.scoring import batch_scores
 from creditplatform.defs.sensors import landing_sensor
 from creditplatform.settings import Settings, load_settings
 
+MODEL_ASSETS = {"candidate_model", "registry_promotion"}
+
+
+def _with_freshness(settings: Settings):
+    """Cross-cutting policy in one place: landing months are due monthly, models age out."""
+    due, model_age = freshness(settings)
+
+    def apply(spec: dg.AssetSpec) -> dg.AssetSpec:
+        if spec.key.path[0] == "raw":
+            return spec.replace_attributes(freshness_policy=due)
+        if spec.key.to_user_string() in MODEL_ASSETS:
+            return spec.replace_attributes(freshness_policy=model_age)
+        return spec
+
+    return apply
+
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     """The code location for one data dir (tests and benchmarks build their own)."""
+    assets = [
+        raw_tables,
+        feature_store,
+        training_splits,
+        candidate_model,
+        evaluation_report,
+        registry_promotion,
+        drift_report,
+        batch_scores,
+    ]
     return dg.Definitions(
-        assets=[
-            raw_tables,
-            feature_store,
-            training_splits,
-            candidate_model,
-            evaluation_report,
-            registry_promotion,
-            batch_scores,
-        ],
+        assets=dg.map_asset_specs(_with_freshness(settings), assets),
         asset_checks=[training_data_unchanged],
         jobs=[ingest_job, retrain_job, score_job, manual_promotion_job],
-        sensors=[landing_sensor],
+        schedules=[weekly_retrain_schedule],
+        sensors=[
+            landing_sensor,
+            drift_retrain_sensor,
+            staleness_sensor,
+            run_failure_alert_sensor,
+            check_failure_alert_sensor,
+            automation_sensor,
+        ],
         resources={
             "paths": PlatformPaths(data_dir=str(settings.data_dir)),
             "mlflow_tracking": MlflowResource.for_settings(settings),

@@ -9,12 +9,13 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import dagster as dg
 
 from creditplatform.settings import Settings
 
-STATE_DIRS = ("landing", "truth", "mlflow", "reports", "dagster")
+STATE_DIRS = ("incoming", "landing", "truth", "mlflow", "reports", "dagster")
 STATE_FILES = ("warehouse.duckdb", "warehouse.duckdb.wal")
 
 
@@ -49,3 +50,83 @@ class Runner:
             f"  {label}: {verdict} ({time.perf_counter() - started:.1f}s, run {result.run_id[:8]})"
         )
         return result
+
+
+@dataclass
+class MonthEvents:
+    month: str
+    runs: list[str] = field(default_factory=list)
+    max_psi: float | None = None
+    decisions: list[str] = field(default_factory=list)
+    champion: int | None = None
+
+
+class ClosedLoop:
+    """Drives the sensors and the automation the way the daemon does, one tick per month.
+
+    Each tick evaluates the real sensor and automation definitions against the real instance
+    and executes the run requests they return (de-duplicated by run key, as the daemon does).
+    """
+
+    def __init__(self, runner: Runner, settings: Settings):
+        self.runner, self.settings = runner, settings
+        self.cursors: dict[str, str | None] = {}
+        self.automation_cursor = None
+        self.run_keys: set[str] = set()
+
+    def _tick(self, name: str) -> list[dg.RunRequest]:
+        sensor = self.runner.defs.resolve_sensor_def(name)
+        context = dg.build_sensor_context(
+            instance=self.runner.instance,
+            cursor=self.cursors.get(name),
+            resources=self.runner.defs.resources,
+            definitions=self.runner.defs,
+        )
+        data = sensor.evaluate_tick(context)
+        self.cursors[name] = data.cursor
+        fresh = [r for r in data.run_requests or [] if r.run_key not in self.run_keys]
+        self.run_keys.update(r.run_key for r in fresh)
+        return fresh
+
+    def _automation(self) -> list[str]:
+        result = dg.evaluate_automation_conditions(
+            defs=self.runner.defs, instance=self.runner.instance, cursor=self.automation_cursor
+        )
+        self.automation_cursor = result.cursor
+        by_partition: dict[str | None, list[dg.AssetKey]] = {}
+        for request in result.results:
+            for subset_key in request.true_subset.expensively_compute_asset_partitions():
+                by_partition.setdefault(subset_key.partition_key, []).append(subset_key.asset_key)
+        labels = []
+        job = self.runner.defs.resolve_implicit_global_asset_job_def()
+        for partition, keys in sorted(by_partition.items(), key=lambda kv: str(kv[0])):
+            names = ", ".join(sorted({k.to_user_string() for k in keys}))
+            self.runner.run(
+                job.name, f"automation {partition}: {names}",
+                asset_selection=sorted(set(keys)), partition_key=partition,
+            )  # fmt: skip
+            labels.append(f"{names} {partition}")
+        return labels
+
+    def _execute(self, requests: list[dg.RunRequest], job: str) -> list[str]:
+        labels = []
+        for request in requests:
+            trigger = request.tags.get("creditplatform/trigger", "")
+            label = f"{job} ({trigger or request.partition_key})"
+            self.runner.run(job, label, partition_key=request.partition_key, tags=request.tags)
+            labels.append(label)
+        return labels
+
+    def month(self, month: str) -> MonthEvents:
+        events = MonthEvents(month)
+        events.runs += self._execute(self._tick("landing_sensor"), "ingest_job")
+        events.runs += self._automation()
+        retrained = self._execute(self._tick("staleness_sensor"), "retrain_job")
+        events.runs += retrained
+        if retrained:
+            events.runs += self._automation()
+        drift = self._execute(self._tick("drift_retrain_sensor"), "retrain_job")
+        events.runs += drift
+        if drift:
+            events.runs += self._automation()
+        return events

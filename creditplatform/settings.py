@@ -32,6 +32,23 @@ class Settings:
     precision_at_k_share: float = 0.1
     # Promotion gates (DESIGN §8): Brier and ECE may be at most this much worse, relative.
     gate_relative_tolerance: float = 0.10
+    # Drift-triggered retraining (DESIGN §8): all four must hold.
+    drift_psi_threshold: float = 0.20
+    drift_prediction_pvalue: float = 0.05
+    drift_min_new_labelled_rows: int = 50
+    drift_cooldown_hours: float = 24.0
+    # Performance: retrain when a matured month's AUC is this much below the champion's test
+    # AUC (relative) for this many consecutive months.
+    performance_relative_drop: float = 0.03
+    performance_consecutive_months: int = 2
+    # Freshness: a model older than this is overdue (staleness retrain); a champion older than
+    # retire_after_days is flagged; a landing month is due by this day of the next month.
+    model_max_age_days: float = 30.0
+    retire_after_days: float = 90.0
+    raw_due_day: int = 5
+    # The first model waits for this many matured months.
+    min_training_months: int = 6
+    alert_webhook_url: str = ""
     mlflow_experiment: str = "creditplatform"
     registered_model: str = "creditplatform-pd"
 

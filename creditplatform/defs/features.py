@@ -3,6 +3,7 @@
 import dagster as dg
 import duckdb
 
+from creditplatform.defs.automation_conditions import follows_its_month
 from creditplatform.defs.partitions import monthly_partitions
 from creditplatform.defs.raw import WAREHOUSE_WRITE_TAG, raw_key
 from creditplatform.defs.resources import PlatformPaths
@@ -23,6 +24,7 @@ FEATURE_CHECKS = {
     key="feature_store",
     group_name="features",
     partitions_def=monthly_partitions,
+    automation_condition=follows_its_month(),
     deps=[raw_key(t) for t in TABLES],
     check_specs=[
         dg.AssetCheckSpec(name, asset="feature_store", blocking=True, description=text)

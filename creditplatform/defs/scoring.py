@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import duckdb
 
+from creditplatform.defs.automation_conditions import follows_its_month
 from creditplatform.defs.partitions import monthly_partitions
 from creditplatform.defs.raw import WAREHOUSE_WRITE_TAG
 from creditplatform.defs.resources import MlflowResource, PlatformPaths
@@ -19,6 +20,7 @@ SCORES = "scores.batch_scores"
 @dg.asset(
     group_name="scoring",
     partitions_def=monthly_partitions,
+    automation_condition=follows_its_month(),
     deps=["feature_store", "registry_promotion"],
     op_tags=WAREHOUSE_WRITE_TAG,
     kinds={"duckdb", "mlflow"},

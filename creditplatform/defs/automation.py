@@ -1,0 +1,281 @@
+"""Sensors and schedules that close the loop: drift/performance and staleness trigger retrains,
+failures raise alerts, and a weekly schedule retrains regardless.
+
+The decisions themselves are pure functions in ``creditplatform.ml.retrain_rules``; these
+sensors only gather the evidence from the instance and turn decisions into run requests.
+"""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import duckdb
+
+from creditplatform.alerts import send_alert
+from creditplatform.defs.jobs import retrain_job
+from creditplatform.defs.resources import PlatformPaths
+from creditplatform.ml.retrain_rules import (
+    DriftEvidence,
+    RetrainRules,
+    evaluate,
+    should_retrain,
+    skip_reason,
+)
+from creditplatform.ml.splits import matured_months
+from creditplatform.ml.training_data import label_share_by_month
+from creditplatform.months import add_months
+from creditplatform.settings import Settings, load_settings
+
+DRIFT_REPORT = dg.AssetKey("drift_report")
+TRIGGER = "creditplatform/trigger"
+
+
+def _rules(settings: Settings) -> RetrainRules:
+    return RetrainRules(
+        psi_threshold=settings.drift_psi_threshold,
+        prediction_pvalue=settings.drift_prediction_pvalue,
+        min_new_labelled_rows=settings.drift_min_new_labelled_rows,
+        cooldown_hours=settings.drift_cooldown_hours,
+    )
+
+
+def _value(metadata: dict, key: str) -> float | None:
+    entry = metadata.get(key)
+    value = getattr(entry, "value", None)
+    return None if value is None or value != value else value
+
+
+def _performance_request(cursor: dict, month: str, drop: float | None, settings: Settings):
+    """Record this month's AUC drop; request a retrain when enough consecutive months drop."""
+    drops = cursor.setdefault("auc_drops", {})
+    if drop is None:
+        return None
+    drops[month] = drop
+    needed = settings.performance_consecutive_months
+    window = [add_months(month, -i) for i in range(needed)]
+    if all(drops.get(m, 0.0) >= settings.performance_relative_drop for m in window):
+        return dg.RunRequest(
+            run_key=f"performance:{month}",
+            tags={TRIGGER: "performance", "creditplatform/month": month},
+        )
+    return None
+
+
+@dg.sensor(
+    job=retrain_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="On each new drift_report: retrain when PSI, prediction drift, new labels and "
+    "cooldown all agree (trigger=drift), or when the champion's AUC on matured months has "
+    "dropped for consecutive months (trigger=performance).",
+)
+def drift_retrain_sensor(context: dg.SensorEvaluationContext):
+    settings = load_settings()
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=DRIFT_REPORT, after_storage_id=cursor.get("after")),
+        limit=200,
+        ascending=True,
+    ).records
+    requests, skips = [], []
+    for record in records:
+        cursor["after"] = record.storage_id
+        event = record.asset_materialization
+        month, metadata = event.partition, event.metadata
+        if _value(metadata, "max_psi") is None:
+            skips.append(f"{month}: no champion to compare with")
+            continue
+        last = cursor.get("last_drift_retrain_ts")
+        evidence = DriftEvidence(
+            max_psi=_value(metadata, "max_psi"),
+            max_psi_feature=metadata["max_psi_feature"].value,
+            prediction_ks_pvalue=_value(metadata, "prediction_ks_pvalue"),
+            new_labelled_rows=int(_value(metadata, "new_labelled_rows") or 0),
+            hours_since_last_retrain=None if last is None else (record.timestamp - last) / 3600,
+        )
+        conditions = evaluate(evidence, _rules(settings))
+        if should_retrain(conditions):
+            cursor["last_drift_retrain_ts"] = record.timestamp
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"drift:{month}:{record.storage_id}",
+                    tags={TRIGGER: "drift", "creditplatform/month": month},
+                )
+            )
+        else:
+            skips.append(f"{month}: {skip_reason(conditions)}")
+        performance = _performance_request(
+            cursor, month, _value(metadata, "auc_relative_drop"), settings
+        )
+        if performance is not None:
+            requests.append(performance)
+    context.update_cursor(json.dumps(cursor))
+    if requests:
+        return requests
+    return dg.SkipReason("; ".join(skips) if skips else "no new drift report")
+
+
+def _latest_timestamp(instance: dg.DagsterInstance, key: str) -> float | None:
+    event = instance.get_latest_materialization_event(dg.AssetKey(key))
+    return event.timestamp if event else None
+
+
+def expected_latest_month(now: datetime, due_day: int) -> str:
+    """The newest month that should have landed by ``now`` (month M is due on day N of M+1)."""
+    this_month = f"{now.year:04d}-{now.month:02d}"
+    return add_months(this_month, -1 if now.day >= due_day else -2)
+
+
+@dg.sensor(
+    job=retrain_job,
+    minimum_interval_seconds=3600,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Same numbers as the freshness policies: an overdue (or missing) model is "
+    "retrained (trigger=staleness); an old champion is flagged; an overdue month is an alert.",
+)
+def staleness_sensor(context: dg.SensorEvaluationContext, paths: PlatformPaths):
+    settings = load_settings()
+    now = datetime.now(UTC)
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    notes, requests = [], []
+
+    raw_ts = _latest_timestamp(context.instance, "raw/application")
+    partitions = context.instance.get_materialized_partitions(dg.AssetKey(["raw", "application"]))
+    latest_month = max(partitions) if partitions else None
+    expected = expected_latest_month(now, settings.raw_due_day)
+    if raw_ts is not None and latest_month < expected and cursor.get("alerted_month") != expected:
+        send_alert(
+            settings.reports_dir / "alerts.jsonl",
+            settings.alert_webhook_url,
+            {"kind": "landing_overdue", "expected_month": expected, "latest_month": latest_month},
+        )
+        cursor["alerted_month"] = expected
+        notes.append(f"landing overdue: expected {expected}, latest {latest_month} (alerted)")
+
+    promoted_ts = _latest_timestamp(context.instance, "registry_promotion")
+    if (
+        promoted_ts is not None
+        and now.timestamp() - promoted_ts > settings.retire_after_days * 86400
+    ):
+        notes.append(
+            f"champion older than {settings.retire_after_days:.0f} days: flagged for retirement"
+        )
+
+    model_ts = _latest_timestamp(context.instance, "candidate_model")
+    age_days = None if model_ts is None else (now.timestamp() - model_ts) / 86400
+    if age_days is None or age_days > settings.model_max_age_days:
+        matured = _matured_months(paths, settings)
+        if len(matured) >= settings.min_training_months:
+            reason = "no model yet" if age_days is None else f"model is {age_days:.1f} days old"
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"staleness:{now.date().isoformat()}:{len(matured)}",
+                    tags={TRIGGER: "staleness", "creditplatform/reason": reason},
+                )
+            )
+        else:
+            notes.append(
+                f"model overdue but only {len(matured)} matured month(s); "
+                f"the first model waits for {settings.min_training_months}"
+            )
+    else:
+        notes.append(f"model is {age_days:.1f} days old (limit {settings.model_max_age_days:.0f})")
+    context.update_cursor(json.dumps(cursor))
+    return requests or dg.SkipReason("; ".join(notes))
+
+
+def _matured_months(paths: PlatformPaths, settings: Settings) -> list[str]:
+    if not paths.warehouse.exists():
+        return []
+    try:
+        with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+            return matured_months(label_share_by_month(con), settings.matured_label_share)
+    except duckdb.CatalogException:
+        return []  # no feature store yet
+
+
+@dg.run_failure_sensor(
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Every failed run (failed contracts included) goes to reports/alerts.jsonl and "
+    "the configured webhook.",
+)
+def run_failure_alert_sensor(context: dg.RunFailureSensorContext):
+    settings = load_settings()
+    send_alert(
+        settings.reports_dir / "alerts.jsonl",
+        settings.alert_webhook_url,
+        {
+            "kind": "run_failure",
+            "job": context.dagster_run.job_name,
+            "run_id": context.dagster_run.run_id,
+            "partition": context.dagster_run.tags.get("dagster/partition"),
+            "message": context.failure_event.message,
+        },
+    )
+
+
+@dg.sensor(
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Every failed asset check (blocking or warning) goes to reports/alerts.jsonl "
+    "and the configured webhook.",
+)
+def check_failure_alert_sensor(context: dg.SensorEvaluationContext):
+    settings = load_settings()
+    after = int(context.cursor) if context.cursor else None
+    records = context.instance.get_event_records(
+        dg.EventRecordsFilter(
+            event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, after_cursor=after
+        ),
+        ascending=True,
+        limit=500,
+    )
+    sent = 0
+    for record in records:
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        after = record.storage_id
+        if evaluation.passed:
+            continue
+        send_alert(
+            settings.reports_dir / "alerts.jsonl",
+            settings.alert_webhook_url,
+            {
+                "kind": "check_failure",
+                "asset": evaluation.asset_key.to_user_string(),
+                "check": evaluation.check_name,
+                "severity": evaluation.severity.value,
+                "description": evaluation.description,
+                "run_id": record.run_id,
+            },
+        )
+        sent += 1
+    if after is not None:
+        context.update_cursor(str(after))
+    return dg.SkipReason(f"{sent} check failure alert(s) sent")
+
+
+weekly_retrain_schedule = dg.ScheduleDefinition(
+    name="weekly_retrain_schedule",
+    job=retrain_job,
+    cron_schedule="0 0 * * 0",
+    execution_timezone="UTC",
+    tags={TRIGGER: "schedule"},
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Retrain every Sunday 00:00 UTC, whatever the monitors say.",
+)
+
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "automation_sensor",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Declarative automation: features, drift report and scores follow their month.",
+)
+
+
+def freshness(settings: Settings):
+    """The policies the UI judges; staleness_sensor computes the same numbers itself."""
+    due = dg.FreshnessPolicy.cron(
+        deadline_cron=f"0 0 {settings.raw_due_day} * *", lower_bound_delta=timedelta(days=28)
+    )
+    model = dg.FreshnessPolicy.time_window(fail_window=timedelta(days=settings.model_max_age_days))
+    return due, model

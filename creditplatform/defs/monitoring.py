@@ -1,0 +1,200 @@
+"""``drift_report``: a month's features and champion scores against the champion's training rows.
+
+Our PSI/KS on every row decide; Evidently renders the page people read (on a sample when the
+month is large, which the report says). The numbers the drift sensor acts on are the ones in
+this asset's metadata and in ``monitoring.drift``.
+"""
+
+import json
+import time
+from datetime import UTC, datetime
+
+import dagster as dg
+import duckdb
+import pandas as pd
+
+from creditplatform.defs.automation_conditions import follows_its_month
+from creditplatform.defs.partitions import monthly_partitions
+from creditplatform.defs.raw import WAREHOUSE_WRITE_TAG
+from creditplatform.defs.resources import MlflowResource, PlatformPaths
+from creditplatform.features.catalog import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+from creditplatform.features.store import STORE
+from creditplatform.ml.drift import feature_drift, ks_test
+from creditplatform.ml.metrics import classification_metrics
+from creditplatform.ml.model import predict_pd
+from creditplatform.ml.registry import load_verified
+from creditplatform.ml.training_data import load_split
+from creditplatform.settings import load_settings
+
+DRIFT_TABLE = "monitoring.drift"
+# The Evidently page is for reading: it shows the features with the largest PSI on a sample.
+# Decisions use our statistics on every row of every feature.
+HTML_SAMPLE_ROWS = 5000
+HTML_TOP_FEATURES = 30
+
+
+def _evidently_html(reference: pd.DataFrame, current: pd.DataFrame, path) -> int:
+    """Render Evidently's drift page on at most HTML_SAMPLE_ROWS rows a side; return rows used."""
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
+    rows = min(HTML_SAMPLE_ROWS, len(reference), len(current))
+    report = Report([DataDriftPreset(num_method="psi", cat_method="psi")], include_tests=True)
+    snapshot = report.run(
+        current_data=current.sample(n=rows, random_state=0),
+        reference_data=reference.sample(n=rows, random_state=0),
+    )
+    snapshot.save_html(str(path))
+    return rows
+
+
+def _record(con: duckdb.DuckDBPyConnection, row: dict) -> None:
+    con.execute("CREATE SCHEMA IF NOT EXISTS monitoring")
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {DRIFT_TABLE} (month VARCHAR, computed_at TIMESTAMPTZ, "
+        "champion_version INTEGER, max_psi DOUBLE, max_psi_feature VARCHAR, drifted_features JSON, "
+        "prediction_ks_pvalue DOUBLE, new_labelled_rows BIGINT, month_auc DOUBLE, "
+        "auc_relative_drop DOUBLE, retrain_evidence JSON)"
+    )
+    con.execute(f"DELETE FROM {DRIFT_TABLE} WHERE month = ?", [row["month"]])
+    con.execute(
+        f"INSERT INTO {DRIFT_TABLE} VALUES ({', '.join('?' * len(row))})", list(row.values())
+    )
+
+
+@dg.asset(
+    group_name="monitoring",
+    partitions_def=monthly_partitions,
+    automation_condition=follows_its_month(),
+    deps=["feature_store", "registry_promotion"],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "drift_within_limits",
+            asset="drift_report",
+            description="No feature with PSI >= 0.2 and no prediction drift (KS p < 0.05).",
+        )
+    ],
+    op_tags=WAREHOUSE_WRITE_TAG,
+    kinds={"evidently", "duckdb"},
+    description="PSI/KS per feature and prediction drift vs the champion's training rows; the "
+    "month's AUC under the champion once its outcomes are in. Evidently HTML + JSON under "
+    "reports/drift/<month>/.",
+)
+def drift_report(
+    context: dg.AssetExecutionContext, paths: PlatformPaths, mlflow_tracking: MlflowResource
+):
+    month = context.partition_key
+    settings = load_settings()
+    registry = mlflow_tracking.registry()
+    champion = registry.champion()
+    if champion is None:
+        yield dg.AssetCheckResult(passed=True, description="no champion yet: nothing to compare")
+        yield dg.MaterializeResult(metadata={"status": "no champion yet: nothing to compare"})
+        return
+    started = time.perf_counter()
+    model = load_verified(registry, champion)
+    window = champion.tags.get("window", "").split(",")
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        reference = load_split(con, champion.tags["data_sha256"], "train")
+        current = con.execute(f"SELECT * FROM {STORE} WHERE month = ?", [month]).df()
+        new_labelled = con.execute(
+            f"SELECT count(TARGET) FROM {STORE} WHERE month > ? AND month <= ?",
+            [max(window), month],
+        ).fetchone()[0]
+    if current.empty:
+        raise dg.Failure(f"drift_report {month}: no features for this month in {STORE}")
+    drifts = feature_drift(reference, current, list(NUMERIC_FEATURES), list(CATEGORICAL_FEATURES))
+    ref_scores, cur_scores = predict_pd(model, reference), predict_pd(model, current)
+    _, prediction_p = ks_test(ref_scores, cur_scores)
+    drifted = [d.feature for d in drifts if d.psi >= 0.2]
+    labelled = current["TARGET"].notna()
+    month_auc = auc_drop = None
+    run = registry.client().get_run(champion.run_id)
+    champion_auc = run.data.metrics.get("test_roc_auc")
+    if (
+        labelled.mean() >= settings.matured_label_share
+        and current.loc[labelled, "TARGET"].nunique() == 2
+    ):
+        scored = classification_metrics(
+            current.loc[labelled, "TARGET"].to_numpy(int), cur_scores[labelled.to_numpy()],
+            settings.policy_threshold, settings.precision_at_k_share,
+        )  # fmt: skip
+        month_auc = scored["roc_auc"]
+        if champion_auc:
+            auc_drop = (champion_auc - month_auc) / champion_auc
+    stats_seconds = time.perf_counter() - started
+    out_dir = settings.reports_dir / "drift" / month
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shown = [d.feature for d in drifts[:HTML_TOP_FEATURES]]
+    html_rows = _evidently_html(reference[shown], current[shown], out_dir / "report.html")
+    evidence = {
+        "max_psi": drifts[0].psi,
+        "max_psi_feature": drifts[0].feature,
+        "prediction_ks_pvalue": prediction_p,
+        "new_labelled_rows": int(new_labelled),
+    }
+    payload = {
+        "month": month,
+        "champion_version": int(champion.version),
+        "reference_rows": len(reference),
+        "current_rows": len(current),
+        "html_sample_rows": html_rows,
+        "html_features": shown,
+        "drifted_features": drifted,
+        "month_auc": month_auc,
+        "champion_test_auc": champion_auc,
+        "auc_relative_drop": auc_drop,
+        **evidence,
+        "features": [d.__dict__ | {"band": d.band} for d in drifts],
+    }
+    (out_dir / "drift.json").write_text(json.dumps(payload, indent=2))
+    with duckdb.connect(str(paths.warehouse)) as con:
+        _record(
+            con,
+            {
+                "month": month,
+                "computed_at": datetime.now(UTC),
+                "champion_version": int(champion.version),
+                "max_psi": drifts[0].psi,
+                "max_psi_feature": drifts[0].feature,
+                "drifted_features": json.dumps(drifted),
+                "prediction_ks_pvalue": prediction_p,
+                "new_labelled_rows": int(new_labelled),
+                "month_auc": month_auc,
+                "auc_relative_drop": auc_drop,
+                "retrain_evidence": json.dumps(evidence),
+            },
+        )
+    within = not drifted and prediction_p >= 0.05
+    yield dg.AssetCheckResult(
+        passed=within,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            f"max PSI {drifts[0].psi:.3f} ({drifts[0].feature}); {len(drifted)} feature(s) >= 0.2; "
+            f"prediction KS p = {prediction_p:.3g}"
+        ),
+        metadata={"drifted_features": drifted},
+    )
+    top = "\n".join(
+        f"| {d.feature} | {d.psi:.3f} | {d.band} |" for d in drifts[:10]
+    )  # fmt: skip
+    yield dg.MaterializeResult(
+        metadata={
+            "max_psi": dg.MetadataValue.float(drifts[0].psi),
+            "max_psi_feature": drifts[0].feature,
+            "drifted_features": dg.MetadataValue.json(drifted),
+            "prediction_ks_pvalue": dg.MetadataValue.float(prediction_p),
+            "new_labelled_rows": dg.MetadataValue.int(int(new_labelled)),
+            "month_auc": dg.MetadataValue.float(
+                month_auc if month_auc is not None else float("nan")
+            ),
+            "auc_relative_drop": dg.MetadataValue.float(
+                auc_drop if auc_drop is not None else float("nan")
+            ),
+            "champion_version": dg.MetadataValue.int(int(champion.version)),
+            "statistics_seconds": dg.MetadataValue.float(round(stats_seconds, 2)),
+            "report_html": dg.MetadataValue.path(str(out_dir / "report.html")),
+            "report_html_scope": f"top {len(shown)} features by PSI, {html_rows} sampled rows a side",
+            "top_features": dg.MetadataValue.md("| feature | PSI | band |\n|---|---|---|\n" + top),
+        }
+    )
