@@ -27,6 +27,7 @@ from creditplatform.months import add_months
 from creditplatform.settings import Settings, load_settings
 
 DRIFT_REPORT = dg.AssetKey("drift_report")
+RAW_APPLICATION = "raw/application"
 TRIGGER = "creditplatform/trigger"
 
 
@@ -116,7 +117,7 @@ def drift_retrain_sensor(context: dg.SensorEvaluationContext):
 
 
 def _latest_timestamp(instance: dg.DagsterInstance, key: str) -> float | None:
-    event = instance.get_latest_materialization_event(dg.AssetKey(key))
+    event = instance.get_latest_materialization_event(dg.AssetKey.from_user_string(key))
     return event.timestamp if event else None
 
 
@@ -139,8 +140,10 @@ def staleness_sensor(context: dg.SensorEvaluationContext, paths: PlatformPaths):
     cursor = json.loads(context.cursor) if context.cursor else {}
     notes, requests = [], []
 
-    raw_ts = _latest_timestamp(context.instance, "raw/application")
-    partitions = context.instance.get_materialized_partitions(dg.AssetKey(["raw", "application"]))
+    raw_ts = _latest_timestamp(context.instance, RAW_APPLICATION)
+    partitions = context.instance.get_materialized_partitions(
+        dg.AssetKey.from_user_string(RAW_APPLICATION)
+    )
     latest_month = max(partitions) if partitions else None
     expected = expected_latest_month(now, settings.raw_due_day)
     if raw_ts is not None and latest_month < expected and cursor.get("alerted_month") != expected:

@@ -194,7 +194,7 @@ def drift_report(
             "champion_version": dg.MetadataValue.int(int(champion.version)),
             "statistics_seconds": dg.MetadataValue.float(round(stats_seconds, 2)),
             "report_html": dg.MetadataValue.path(str(out_dir / "report.html")),
-            "report_html_scope": f"top {len(shown)} features by PSI, {html_rows} sampled rows a side",
+            "report_html_scope": f"top {len(shown)} features by PSI, {html_rows} rows a side",
             "top_features": dg.MetadataValue.md("| feature | PSI | band |\n|---|---|---|\n" + top),
         }
     )

@@ -1,0 +1,199 @@
+"""The closing-the-loop sensors and automation, evaluated against a real Dagster instance.
+
+Events are reported to the instance as real materialisations (the same records the assets
+write), then the real sensor definitions are ticked with ``build_sensor_context``.
+"""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import ClassVar
+
+import dagster as dg
+import duckdb
+import pytest
+
+from creditplatform.alerts import send_alert
+from creditplatform.definitions import build_definitions
+from creditplatform.defs.automation import (
+    check_failure_alert_sensor,
+    drift_retrain_sensor,
+    expected_latest_month,
+    staleness_sensor,
+)
+from creditplatform.defs.resources import PlatformPaths
+from creditplatform.features.store import build_month
+from creditplatform.settings import load_settings
+
+DRIFTED = {"max_psi": 0.9, "max_psi_feature": "AMT_INCOME_TOTAL", "prediction_ks_pvalue": 0.001,
+           "new_labelled_rows": 4000, "auc_relative_drop": 0.0}  # fmt: skip
+
+
+def report_drift(instance, month: str, **overrides) -> None:
+    metadata = {**DRIFTED, **overrides}
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(asset_key="drift_report", partition=month, metadata=metadata)
+    )
+
+
+def tick(sensor, instance, cursor=None, **resources):
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources or None)
+    data = sensor.evaluate_tick(context)
+    return data.run_requests or [], data.skip_message, data.cursor
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as test_instance:
+        yield test_instance
+
+
+def test_drift_fires_once_then_cooldown_and_dedupe(instance):
+    report_drift(instance, "2025-01")
+    requests, _, cursor = tick(drift_retrain_sensor, instance)
+    assert len(requests) == 1
+    assert requests[0].tags["creditplatform/trigger"] == "drift"
+    assert requests[0].tags["creditplatform/month"] == "2025-01"
+    first_key = requests[0].run_key
+
+    again, skip, cursor = tick(drift_retrain_sensor, instance, cursor)
+    assert again == [] and skip == "no new drift report"  # the same report is not acted on twice
+
+    report_drift(instance, "2025-02")
+    requests, skip, cursor = tick(drift_retrain_sensor, instance, cursor)
+    assert requests == []
+    assert "2025-02" in skip and "cooldown failed" in skip and "vs required >= 24 h" in skip
+    assert first_key.startswith("drift:2025-01:")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "condition", "text"),
+    [
+        ({"max_psi": 0.12}, "feature_psi", "max PSI 0.120"),
+        ({"prediction_ks_pvalue": 0.4}, "prediction_drift", "p-value 0.4"),
+        ({"new_labelled_rows": 10}, "new_labels", "10 new labelled rows"),
+    ],
+)
+def test_each_failed_condition_is_the_skip_reason(instance, overrides, condition, text):
+    report_drift(instance, "2025-03", **overrides)
+    requests, skip, _ = tick(drift_retrain_sensor, instance)
+    assert requests == []
+    assert f"{condition} failed" in skip and text in skip
+    assert skip.count("failed") == 1  # only the condition that failed is blamed
+
+
+def test_performance_drop_two_months_in_a_row_retrains(instance):
+    stable = {"max_psi": 0.05, "auc_relative_drop": 0.04}
+    report_drift(instance, "2025-04", **stable)
+    requests, _, cursor = tick(drift_retrain_sensor, instance)
+    assert requests == []  # one bad month is not enough
+    report_drift(instance, "2025-05", **stable)
+    requests, _, cursor = tick(drift_retrain_sensor, instance, cursor)
+    assert [r.tags["creditplatform/trigger"] for r in requests] == ["performance"]
+    report_drift(instance, "2025-06", max_psi=0.05, auc_relative_drop=0.01)
+    requests, _, _ = tick(drift_retrain_sensor, instance, cursor)
+    assert requests == []
+
+
+def _warehouse_with_matured_month(data_copy):
+    with duckdb.connect(str(data_copy / "warehouse.duckdb")) as con:
+        assert build_month(con, "2024-01", 0.95).published
+
+
+def test_staleness_requests_the_first_model_when_enough_months_matured(
+    instance, data_copy, monkeypatch
+):
+    _warehouse_with_matured_month(data_copy)
+    paths = PlatformPaths(data_dir=str(data_copy))
+    monkeypatch.setenv("CREDITPLATFORM_MIN_TRAINING_MONTHS", "2")
+    requests, skip, _ = tick(staleness_sensor, instance, paths=paths)
+    assert requests == [] and "only 1 matured month" in skip
+    monkeypatch.setenv("CREDITPLATFORM_MIN_TRAINING_MONTHS", "1")
+    requests, _, _ = tick(staleness_sensor, instance, paths=paths)
+    assert requests[0].tags["creditplatform/trigger"] == "staleness"
+    assert requests[0].tags["creditplatform/reason"] == "no model yet"
+
+
+def test_staleness_retrains_an_overdue_model_and_not_a_fresh_one(instance, data_copy, monkeypatch):
+    _warehouse_with_matured_month(data_copy)
+    paths = PlatformPaths(data_dir=str(data_copy))
+    monkeypatch.setenv("CREDITPLATFORM_MIN_TRAINING_MONTHS", "1")
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="candidate_model"))
+    requests, skip, _ = tick(staleness_sensor, instance, paths=paths)
+    assert requests == [] and "days old (limit 30)" in skip
+    monkeypatch.setenv("CREDITPLATFORM_MODEL_MAX_AGE_DAYS", "0")
+    requests, _, _ = tick(staleness_sensor, instance, paths=paths)
+    assert requests and "days old" in requests[0].tags["creditplatform/reason"]
+
+
+def test_overdue_landing_month_is_an_alert_not_a_retrain(instance, data_copy):
+    paths = PlatformPaths(data_dir=str(data_copy))
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(asset_key=["raw", "application"], partition="2024-01")
+    )
+    requests, skip, cursor = tick(staleness_sensor, instance, paths=paths)
+    assert requests == [] and "landing overdue" in skip
+    alerts = load_settings().reports_dir / "alerts.jsonl"
+    lines = [json.loads(line) for line in alerts.read_text().splitlines()]
+    assert lines[-1]["kind"] == "landing_overdue" and lines[-1]["latest_month"] == "2024-01"
+    tick(staleness_sensor, instance, cursor, paths=paths)
+    assert len(alerts.read_text().splitlines()) == len(lines)  # alerted once per overdue month
+
+
+def test_expected_latest_month_respects_the_due_day():
+    from datetime import UTC, datetime
+
+    assert expected_latest_month(datetime(2026, 11, 4, tzinfo=UTC), due_day=5) == "2026-09"
+    assert expected_latest_month(datetime(2026, 11, 5, tzinfo=UTC), due_day=5) == "2026-10"
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: ClassVar[list] = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Receiver.received.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        return None
+
+
+@pytest.fixture
+def webhook():
+    server = HTTPServer(("127.0.0.1", 0), _Receiver)
+    _Receiver.received = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/alerts", _Receiver.received
+    server.shutdown()
+
+
+def test_alert_goes_to_webhook_and_file(tmp_path, webhook):
+    url, received = webhook
+    record = send_alert(tmp_path / "alerts.jsonl", url, {"kind": "test", "value": 1})
+    assert record["webhook_status"] == 204
+    assert received[0]["kind"] == "test" and received[0]["value"] == 1
+    down = send_alert(tmp_path / "alerts.jsonl", "http://127.0.0.1:9/none", {"kind": "lost?"})
+    assert "webhook_error" in down  # a dead webhook never loses the alert
+    assert len((tmp_path / "alerts.jsonl").read_text().splitlines()) == 2
+
+
+def test_failed_contract_check_raises_an_alert(data_copy, webhook, monkeypatch):
+    url, received = webhook
+    monkeypatch.setenv("CREDITPLATFORM_DATA_DIR", str(data_copy))
+    monkeypatch.setenv("CREDITPLATFORM_ALERT_WEBHOOK_URL", url)
+    (data_copy / "landing" / "2024-01" / "bureau.csv").write_bytes(b"")
+    with dg.instance_for_test() as instance:
+        defs = build_definitions(load_settings())
+        result = defs.resolve_job_def("ingest_job").execute_in_process(
+            partition_key="2024-01", instance=instance, raise_on_error=False
+        )
+        assert not result.success
+        _, skip, _ = tick(check_failure_alert_sensor, instance)
+    assert skip == "1 check failure alert(s) sent"
+    assert received[0]["kind"] == "check_failure" and received[0]["asset"] == "raw/bureau"
+    assert received[0]["check"] == "columns_and_types"
+    alerts = (data_copy / "reports" / "alerts.jsonl").read_text().splitlines()
+    assert json.loads(alerts[-1])["check"] == "columns_and_types"
