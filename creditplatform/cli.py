@@ -148,8 +148,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     from creditplatform.defs.resources import MlflowResource
     from creditplatform.status import render, status
 
+    ensure_dagster_env()
+    import dagster as dg
+
     settings = load_settings()
-    report = status(settings, MlflowResource.for_settings(settings).registry())
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={"creditplatform/trigger": "drift"}))
+        months = {run.tags.get("creditplatform/month") for run in runs}
+    report = status(settings, MlflowResource.for_settings(settings).registry(), months)
     print(json.dumps(report, indent=2, default=str) if args.json else render(report))
     return 0
 

@@ -8,13 +8,12 @@ from datetime import UTC, datetime
 import duckdb
 
 from creditplatform.ml.registry import Registry
+from creditplatform.months import add_months
 from creditplatform.settings import Settings
 from creditplatform.warehouse.audit import history
 
-RETIRE_AFTER_DAYS = 90
 
-
-def _champion(registry: Registry, now: datetime) -> dict | None:
+def _champion(registry: Registry, now: datetime, retire_after_days: float) -> dict | None:
     champion = registry.champion()
     if champion is None:
         return None
@@ -26,38 +25,49 @@ def _champion(registry: Registry, now: datetime) -> dict | None:
         "version": int(champion.version),
         "trained_at": trained.isoformat(timespec="seconds"),
         "age_days": round(age, 3),
-        "retirement_due": age > RETIRE_AFTER_DAYS,
+        "retirement_due": age > retire_after_days,
         "metrics": {m: metrics.get(f"test_{m}") for m in ("roc_auc", "brier", "ece")},
         "data_sha256": champion.tags.get("data_sha256"),
     }
 
 
-def _warehouse_facts(settings: Settings) -> tuple[list[dict], list[str]]:
+def _warehouse_facts(settings: Settings) -> tuple[list[dict], list[str], list[dict]]:
+    """Decisions, ingested months and per-month drift, from whatever tables exist yet."""
     if not settings.warehouse_path.exists():
-        return [], []
+        return [], [], []
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        tables = {
-            r[0]
-            for r in con.execute(
-                "SELECT schema_name || '.' || table_name FROM duckdb_tables()"
-            ).fetchall()
-        }
+        listed = con.execute("SELECT schema_name || '.' || table_name FROM duckdb_tables()")
+        tables = {row[0] for row in listed.fetchall()}
         decisions = history(con) if "audit.promotions" in tables else []
-        months = []
+        months, drift = [], []
         if "raw.ingestions" in tables:
-            months = [
-                r[0]
-                for r in con.execute(
-                    "SELECT DISTINCT month FROM raw.ingestions ORDER BY 1"
-                ).fetchall()
-            ]
-    return decisions, months
+            rows = con.execute("SELECT DISTINCT month FROM raw.ingestions ORDER BY 1").fetchall()
+            months = [row[0] for row in rows]
+        if "monitoring.drift" in tables:
+            rows = con.execute(
+                "SELECT month, max_psi, max_psi_feature, drifted_features, prediction_ks_pvalue, "
+                "month_auc FROM monitoring.drift ORDER BY month"
+            ).fetchall()
+            names = ("month", "max_psi", "max_psi_feature", "drifted_features",
+                     "prediction_ks_pvalue", "month_auc")  # fmt: skip
+            drift = [dict(zip(names, row, strict=True)) for row in rows]
+            for row in drift:
+                row["drifted_features"] = json.loads(row["drifted_features"])
+    return decisions, months, drift
 
 
-def status(settings: Settings, registry: Registry, now: datetime | None = None) -> dict:
+def status(
+    settings: Settings,
+    registry: Registry,
+    drift_retrain_months: set[str] = frozenset(),
+    now: datetime | None = None,
+) -> dict:
+    """``drift_retrain_months``: months whose drift report led to a retrain run (run tags)."""
     now = now or datetime.now(UTC)
-    decisions, months = _warehouse_facts(settings)
-    champion = _champion(registry, now)
+    decisions, months, drift = _warehouse_facts(settings)
+    for row in drift:
+        row["retrain_requested"] = row["month"] in drift_retrain_months
+    champion = _champion(registry, now, settings.retire_after_days)
     return {
         "champion": champion,
         "decisions": [
@@ -70,12 +80,14 @@ def status(settings: Settings, registry: Registry, now: datetime | None = None) 
             }
             for d in decisions
         ],
-        "drift": [],
+        "drift": drift,
         "freshness": {
             "ingested_months": months,
             "latest_ingested_month": months[-1] if months else None,
+            "expected_latest_month": expected_latest_month(now, settings.raw_due_day),
             "champion_age_days": champion["age_days"] if champion else None,
-            "retire_after_days": RETIRE_AFTER_DAYS,
+            "model_overdue": champion is None or champion["age_days"] > settings.model_max_age_days,
+            "retire_after_days": settings.retire_after_days,
         },
     }
 
@@ -98,8 +110,20 @@ def render(report: dict) -> str:
         what = f"v{last['version']} {last['decision']}"
         lines.append(f"last decision: {what} ({last['trigger']}, {last['at']})")
         lines += [f"  - {reason}" for reason in last["reasons"]]
+    for row in report["drift"]:
+        flag = " -> retrain requested" if row["retrain_requested"] else ""
+        drifted = ", ".join(row["drifted_features"][:4]) or "none"
+        lines.append(
+            f"  drift {row['month']}: max PSI {row['max_psi']:.3f} (drifted: {drifted}){flag}"
+        )
     fresh = report["freshness"]
     lines.append(
         f"ingested months: {len(fresh['ingested_months'])}, latest {fresh['latest_ingested_month']}"
     )
     return "\n".join(lines)
+
+
+def expected_latest_month(now: datetime, due_day: int) -> str:
+    """The newest month that should have landed by ``now`` (month M is due on day N of M+1)."""
+    this_month = f"{now.year:04d}-{now.month:02d}"
+    return add_months(this_month, -1 if now.day >= due_day else -2)

@@ -18,12 +18,12 @@ from creditplatform.definitions import build_definitions
 from creditplatform.defs.automation import (
     check_failure_alert_sensor,
     drift_retrain_sensor,
-    expected_latest_month,
     staleness_sensor,
 )
 from creditplatform.defs.resources import PlatformPaths
 from creditplatform.features.store import build_month
 from creditplatform.settings import load_settings
+from creditplatform.status import expected_latest_month
 
 DRIFTED = {"max_psi": 0.9, "max_psi_feature": "AMT_INCOME_TOTAL", "prediction_ks_pvalue": 0.001,
            "new_labelled_rows": 4000, "auc_relative_drop": 0.0}  # fmt: skip

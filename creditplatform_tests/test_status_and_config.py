@@ -7,6 +7,7 @@ import duckdb
 import yaml
 
 from creditplatform.definitions import defs
+from creditplatform.defs.monitoring import record_drift
 from creditplatform.defs.resources import MlflowResource
 from creditplatform.settings import REPO_ROOT, load_settings
 from creditplatform.status import render, status
@@ -41,10 +42,20 @@ def test_status_reports_decisions_and_months(tmp_path):
         append(con, AuditRecord(now - timedelta(hours=1), 1, "rejected", "drift",
                                 ["ROC-AUC 0.70 <= logistic baseline 0.71"], {}, "run", "sha",
                                 None, None))  # fmt: skip
-    report = status(settings, MlflowResource.for_settings(settings).registry())  # empty MLflow
+        record_drift(con, {
+            "month": "2024-02", "computed_at": now, "champion_version": 1, "max_psi": 0.41,
+            "max_psi_feature": "AMT_INCOME_TOTAL", "drifted_features": '["AMT_INCOME_TOTAL"]',
+            "prediction_ks_pvalue": 0.001, "new_labelled_rows": 900, "month_auc": 0.8,
+            "auc_relative_drop": 0.01, "retrain_evidence": "{}",
+        })  # fmt: skip
+    registry = MlflowResource.for_settings(settings).registry()  # a real, empty MLflow
+    report = status(settings, registry, drift_retrain_months={"2024-02"})
     assert report["champion"] is None
     assert report["decisions"][0]["decision"] == "rejected"
     assert report["decisions"][0]["reasons"] == ["ROC-AUC 0.70 <= logistic baseline 0.71"]
     assert report["freshness"]["latest_ingested_month"] == "2024-02"
+    assert report["drift"][0]["max_psi"] == 0.41 and report["drift"][0]["retrain_requested"]
+    assert report["freshness"]["model_overdue"] is True
     text = render(report)
     assert "champion: none yet" in text and "v1 rejected (drift" in text
+    assert "drift 2024-02: max PSI 0.410 (drifted: AMT_INCOME_TOTAL) -> retrain requested" in text

@@ -25,6 +25,7 @@ from creditplatform.ml.splits import matured_months
 from creditplatform.ml.training_data import label_share_by_month
 from creditplatform.months import add_months
 from creditplatform.settings import Settings, load_settings
+from creditplatform.status import expected_latest_month
 
 DRIFT_REPORT = dg.AssetKey("drift_report")
 RAW_APPLICATION = "raw/application"
@@ -119,12 +120,6 @@ def drift_retrain_sensor(context: dg.SensorEvaluationContext):
 def _latest_timestamp(instance: dg.DagsterInstance, key: str) -> float | None:
     event = instance.get_latest_materialization_event(dg.AssetKey.from_user_string(key))
     return event.timestamp if event else None
-
-
-def expected_latest_month(now: datetime, due_day: int) -> str:
-    """The newest month that should have landed by ``now`` (month M is due on day N of M+1)."""
-    this_month = f"{now.year:04d}-{now.month:02d}"
-    return add_months(this_month, -1 if now.day >= due_day else -2)
 
 
 @dg.sensor(

@@ -48,7 +48,7 @@ def _evidently_html(reference: pd.DataFrame, current: pd.DataFrame, path) -> int
     return rows
 
 
-def _record(con: duckdb.DuckDBPyConnection, row: dict) -> None:
+def record_drift(con: duckdb.DuckDBPyConnection, row: dict) -> None:
     con.execute("CREATE SCHEMA IF NOT EXISTS monitoring")
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {DRIFT_TABLE} (month VARCHAR, computed_at TIMESTAMPTZ, "
@@ -149,7 +149,7 @@ def drift_report(
     }
     (out_dir / "drift.json").write_text(json.dumps(payload, indent=2))
     with duckdb.connect(str(paths.warehouse)) as con:
-        _record(
+        record_drift(
             con,
             {
                 "month": month,
