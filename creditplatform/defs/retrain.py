@@ -121,15 +121,18 @@ def training_data_unchanged(paths: PlatformPaths, training_splits: SplitsInfo):
     )  # fmt: skip
 
 
-class TrainConfig(dg.Config):
-    """Hyper-parameters, set per run from the launchpad."""
+_DEFAULTS = ModelParams()
 
-    learning_rate: float = 0.05
-    max_iter: int = 200
-    max_leaf_nodes: int = 15
-    min_samples_leaf: int = 100
-    l2_regularization: float = 1.0
-    calibration: str = "isotonic"
+
+class TrainConfig(dg.Config):
+    """Hyper-parameters, set per run from the launchpad (defaults: ``ModelParams``)."""
+
+    learning_rate: float = _DEFAULTS.learning_rate
+    max_iter: int = _DEFAULTS.max_iter
+    max_leaf_nodes: int = _DEFAULTS.max_leaf_nodes
+    min_samples_leaf: int = _DEFAULTS.min_samples_leaf
+    l2_regularization: float = _DEFAULTS.l2_regularization
+    calibration: str = _DEFAULTS.calibration
 
 
 @dg.asset(
