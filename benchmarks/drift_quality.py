@@ -83,6 +83,7 @@ def run_scenario(name: str, applications: int, seed: int, out: Path) -> dict:
     )  # fmt: skip
     return {
         "shifted_features": sorted(shifted),
+        "label_shift": SCENARIOS[name].label_shift,
         "recall": recall,
         "false_flags": sum(len(r["flagged"]) for r in stable),
         "retrains_stable": sum(r["retrain"] for r in stable),
@@ -93,6 +94,10 @@ def run_scenario(name: str, applications: int, seed: int, out: Path) -> dict:
         "max_psi_stable": max(r["max_psi"] for r in stable),
         "months": rows,
     }
+
+
+def shifted_none(result: dict) -> str:
+    return "(labels only)" if result.get("label_shift") else "-"
 
 
 def markdown(results: dict, applications: int) -> str:
@@ -107,7 +112,7 @@ def markdown(results: dict, applications: int) -> str:
     for name, r in results.items():
         recall = "n/a" if r["recall"] is None else f"{r['recall']:.2f}"
         lines.append(
-            f"| {name} | {', '.join(r['shifted_features']) or '(labels only)'} | {recall} | "
+            f"| {name} | {', '.join(r['shifted_features']) or shifted_none(r)} | {recall} | "
             f"{r['false_flags']} | {r['max_psi_stable']:.3f} | {r['retrains_stable']} | "
             f"{r['retrains_drifted']} | {r['first_retrain_month'] or '-'} |"
         )

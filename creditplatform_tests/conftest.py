@@ -19,6 +19,9 @@ def _isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     data = tmp_path / "data"
     monkeypatch.setenv("CREDITPLATFORM_DATA_DIR", str(data))
     monkeypatch.setenv("CREDITPLATFORM_DAGSTER_STORAGE", str(data / "dagster"))
+    # mlflow.set_tracking_uri() exports MLFLOW_TRACKING_URI; pin it per test so no test's
+    # MLflow store leaks into the next one in the same worker.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{data / 'mlflow' / 'mlflow.db'}")
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     return data
 

@@ -33,7 +33,7 @@ HTML_SAMPLE_ROWS = 5000
 HTML_TOP_FEATURES = 30
 
 
-def _evidently_html(reference: pd.DataFrame, current: pd.DataFrame, path) -> int:
+def evidently_html(reference: pd.DataFrame, current: pd.DataFrame, path) -> int:
     """Render Evidently's drift page on at most HTML_SAMPLE_ROWS rows a side; return rows used."""
     from evidently import Report
     from evidently.presets import DataDriftPreset
@@ -126,7 +126,7 @@ def drift_report(
     out_dir = settings.reports_dir / "drift" / month
     out_dir.mkdir(parents=True, exist_ok=True)
     shown = [d.feature for d in drifts[:HTML_TOP_FEATURES]]
-    html_rows = _evidently_html(reference[shown], current[shown], out_dir / "report.html")
+    html_rows = evidently_html(reference[shown], current[shown], out_dir / "report.html")
     evidence = {
         "max_psi": drifts[0].psi,
         "max_psi_feature": drifts[0].feature,

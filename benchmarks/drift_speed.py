@@ -1,0 +1,76 @@
+"""How long the drift report's work takes for one month of 25,000 applications × all features.
+
+Times our statistics (PSI + KS on every row of every feature, plus prediction drift) and the
+Evidently HTML page (top 30 features by PSI, 5,000 sampled rows a side) separately, on two
+generated months through the real ingestion and feature SQL.
+
+    python -m benchmarks.drift_speed --applications-per-month 25000
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+from creditplatform.defs.monitoring import HTML_TOP_FEATURES, evidently_html
+from creditplatform.features.catalog import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+from creditplatform.features.store import STORE, build_month
+from creditplatform.ml.drift import feature_drift, ks_test
+from creditplatform.synthetic.generate import GenerateOptions, generate_history
+from creditplatform.warehouse.ingest import ingest_month
+
+
+def run(applications: int, out: Path) -> dict:
+    generate_history(out, GenerateOptions(months=2, applications_per_month=applications))
+    for month in ("2024-01", "2024-02"):
+        assert ingest_month(out / "w.duckdb", out / "landing", month).published
+    with duckdb.connect(str(out / "w.duckdb")) as con:
+        for month in ("2024-01", "2024-02"):
+            assert build_month(con, month, 0.95).published
+        reference = con.execute(f"SELECT * FROM {STORE} WHERE month = '2024-01'").df()
+        current = con.execute(f"SELECT * FROM {STORE} WHERE month = '2024-02'").df()
+    started = time.perf_counter()
+    drifts = feature_drift(reference, current, list(NUMERIC_FEATURES), list(CATEGORICAL_FEATURES))
+    ks_test(reference["EXT_SOURCE_2"].to_numpy(float), current["EXT_SOURCE_2"].to_numpy(float))
+    statistics_s = time.perf_counter() - started
+    shown = [d.feature for d in drifts[:HTML_TOP_FEATURES]]
+    started = time.perf_counter()
+    rows = evidently_html(reference[shown], current[shown], out / "report.html")
+    html_s = time.perf_counter() - started
+    return {
+        "rows_reference": len(reference),
+        "rows_current": len(current),
+        "features": len(drifts),
+        "statistics_s": round(statistics_s, 2),
+        "evidently_html_s": round(html_s, 2),
+        "html_rows": rows,
+        "html_features": len(shown),
+        "html_mb": round((out / "report.html").stat().st_size / 1e6, 1),
+    }
+
+
+def main() -> None:
+    from benchmarks.common import write_results
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--applications-per-month", type=int, default=25_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run(args.applications_per_month, Path(tmp))
+    text = (
+        f"# Drift report speed ({result['rows_current']:,} rows x "
+        f"{result['features']} features)\n\n"
+        f"- our PSI + KS on every row and feature: {result['statistics_s']} s\n"
+        f"- Evidently HTML ({result['html_features']} features, {result['html_rows']:,} rows a "
+        f"side): {result['evidently_html_s']} s, {result['html_mb']} MB"
+    )
+    write_results("drift_speed", {"drift_speed": result}, text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
