@@ -42,9 +42,6 @@ class TableSpec:
         mapping = {"int64": "BIGINT", "float64": "DOUBLE", "str": "VARCHAR"}
         return {c: mapping[self.dtypes[c]] for c in self.columns}
 
-    def numeric_columns(self) -> list[str]:
-        return [c for c in self.columns if self.dtypes[c] != "str"]
-
 
 @cache
 def profile() -> dict[str, list[dict]]:

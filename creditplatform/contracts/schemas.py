@@ -145,11 +145,6 @@ def schema_for(table: str) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(columns, strict=True, ordered=True, name=table)
 
 
-def rule_names(table: str) -> dict[str, list[str]]:
-    """Column → rule names, for documentation and for the check's metadata."""
-    return {col: [c.name for c in checks] for col, checks in _RULES[table].items()}
-
-
 def validate_frame(table: str, frame: pd.DataFrame) -> pd.DataFrame:
     """Validate lazily; return pandera's failure cases (empty when the frame passes)."""
     try:

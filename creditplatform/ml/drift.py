@@ -21,7 +21,7 @@ EPSILON = 1e-4
 BINS = 10
 
 
-def _psi_from_shares(reference: np.ndarray, current: np.ndarray) -> float:
+def psi_from_shares(reference: np.ndarray, current: np.ndarray) -> float:
     r = np.maximum(reference, EPSILON)
     c = np.maximum(current, EPSILON)
     return float(np.sum((c - r) * np.log(c / r)))
@@ -48,7 +48,7 @@ def psi_numeric(reference: np.ndarray, current: np.ndarray, bins: int = BINS) ->
     reference = np.asarray(reference, dtype=float)
     current = np.asarray(current, dtype=float)
     edges = quantile_edges(reference, bins)
-    return _psi_from_shares(_numeric_shares(reference, edges), _numeric_shares(current, edges))
+    return psi_from_shares(_numeric_shares(reference, edges), _numeric_shares(current, edges))
 
 
 def psi_categorical(reference: pd.Series, current: pd.Series) -> float:
@@ -57,7 +57,7 @@ def psi_categorical(reference: pd.Series, current: pd.Series) -> float:
     levels = sorted(set(ref.unique()) | set(cur.unique()), key=str)
     r = ref.value_counts(normalize=True).reindex(levels, fill_value=0.0).to_numpy()
     c = cur.value_counts(normalize=True).reindex(levels, fill_value=0.0).to_numpy()
-    return _psi_from_shares(r, c)
+    return psi_from_shares(r, c)
 
 
 def ks_test(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
