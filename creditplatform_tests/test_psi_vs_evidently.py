@@ -15,7 +15,7 @@ from evidently.legacy.calculations.stattests.utils import get_binned_data
 from evidently.legacy.core import ColumnType
 from evidently.presets import DataDriftPreset
 
-from creditplatform.ml.drift import psi_from_shares, psi_categorical, psi_numeric
+from creditplatform.ml.drift import psi_categorical, psi_from_shares, psi_numeric
 
 
 def evidently_psi(reference: pd.DataFrame, current: pd.DataFrame, column: str) -> float:
