@@ -119,6 +119,10 @@ class ClosedLoop:
 
     def month(self, month: str) -> MonthEvents:
         events = MonthEvents(month)
+        if self.automation_cursor is None:
+            # The daemon evaluates automation before anything lands; so must we, or the first
+            # month's upstream update happens before the condition starts watching.
+            self._automation()
         events.runs += self._execute(self._tick("landing_sensor"), "ingest_job")
         events.runs += self._automation()
         retrained = self._execute(self._tick("staleness_sensor"), "retrain_job")
