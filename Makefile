@@ -20,7 +20,7 @@ help:
 	@echo "make run    generate data and run the pipeline end to end (rebuilds data/ from scratch)"
 	@echo "make ui     dagster dev on 127.0.0.1:3000"
 	@echo "make test   run the test suite"
-	@echo "make bench  model quality vs the oracle, drift detection quality, drift report speed"
+	@echo "make bench  model quality vs oracle, drift quality, drift speed, DuckDB vs pandas features"
 	@echo "make lint   ruff"
 	@echo "make clean  remove generated data (keeps the venv)"
 
@@ -45,6 +45,7 @@ bench: venv
 	$(VENV)/bin/python -m benchmarks.model_quality --months 12 --applications-per-month 25000
 	$(VENV)/bin/python -m benchmarks.drift_quality --applications-per-month 3000
 	$(VENV)/bin/python -m benchmarks.drift_speed --applications-per-month 25000
+	$(VENV)/bin/python -m benchmarks.features_vs_pandas --months 12 --applications-per-month 25000
 
 bench-small: venv
 	$(VENV)/bin/python -m benchmarks.model_quality --months 6 --applications-per-month 4000 --name model_quality_small
