@@ -22,8 +22,8 @@ import duckdb
 import pandas as pd
 
 from creditplatform.features.store import feature_query
-from creditplatform.homecredit import TABLES
 from creditplatform.months import month_range
+from creditplatform.warehouse.ingest import raw_month_frames
 
 
 def _peak_rss_gb() -> float:
@@ -52,13 +52,7 @@ def side_pandas(warehouse: Path, months: list[str], out: Path) -> dict:
     for month in months:
         started = time.perf_counter()
         with duckdb.connect(str(warehouse), read_only=True) as con:
-            tables = {
-                spec.asset_name: con.execute(
-                    f'SELECT * EXCLUDE (month) FROM raw."{spec.asset_name}" WHERE month = ?',
-                    [month],
-                ).df()
-                for spec in TABLES.values()
-            }
+            tables = raw_month_frames(con, month)
         load_s += time.perf_counter() - started
         started = time.perf_counter()
         frames.append(feature_frame(tables))

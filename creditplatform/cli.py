@@ -163,9 +163,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _month_facts(settings, month: str, decisions_seen: int) -> tuple[float | None, list[str]]:
     import duckdb
 
+    from creditplatform.warehouse.ingest import warehouse_tables
+
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        tables = {r[0] for r in con.execute(
-            "SELECT schema_name || '.' || table_name FROM duckdb_tables()").fetchall()}  # fmt: skip
+        tables = warehouse_tables(con)
         psi = None
         if "monitoring.drift" in tables:
             row = con.execute(
@@ -212,7 +213,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for index, month in enumerate(months, start=1):
         _say(f"[{index}/{len(months)}] {month} lands")
         shutil.copytree(incoming / "landing" / month, settings.landing_dir / month)
-        runs = loop.month(month).runs
+        runs = loop.month(month)
         psi, decisions = _month_facts(settings, month, decisions_seen)
         decisions_seen += len(decisions)
         champion = runner.defs.resources["mlflow_tracking"].registry().champion()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import dagster as dg
 
@@ -50,15 +49,6 @@ class Runner:
             f"  {label}: {verdict} ({time.perf_counter() - started:.1f}s, run {result.run_id[:8]})"
         )
         return result
-
-
-@dataclass
-class MonthEvents:
-    month: str
-    runs: list[str] = field(default_factory=list)
-    max_psi: float | None = None
-    decisions: list[str] = field(default_factory=list)
-    champion: int | None = None
 
 
 class ClosedLoop:
@@ -117,20 +107,21 @@ class ClosedLoop:
             labels.append(label)
         return labels
 
-    def month(self, month: str) -> MonthEvents:
-        events = MonthEvents(month)
+    def month(self, month: str) -> list[str]:
+        """One month's tick; returns a label for every run it executed."""
+        runs: list[str] = []
         if self.automation_cursor is None:
             # The daemon evaluates automation before anything lands; so must we, or the first
             # month's upstream update happens before the condition starts watching.
             self._automation()
-        events.runs += self._execute(self._tick("landing_sensor"), "ingest_job")
-        events.runs += self._automation()
+        runs += self._execute(self._tick("landing_sensor"), "ingest_job")
+        runs += self._automation()
         retrained = self._execute(self._tick("staleness_sensor"), "retrain_job")
-        events.runs += retrained
+        runs += retrained
         if retrained:
-            events.runs += self._automation()
+            runs += self._automation()
         drift = self._execute(self._tick("drift_retrain_sensor"), "retrain_job")
-        events.runs += drift
+        runs += drift
         if drift:
-            events.runs += self._automation()
-        return events
+            runs += self._automation()
+        return runs

@@ -11,6 +11,7 @@ from creditplatform.ml.registry import Registry
 from creditplatform.months import add_months
 from creditplatform.settings import Settings
 from creditplatform.warehouse.audit import history
+from creditplatform.warehouse.ingest import warehouse_tables
 
 
 def _champion(registry: Registry, now: datetime, retire_after_days: float) -> dict | None:
@@ -36,8 +37,7 @@ def _warehouse_facts(settings: Settings) -> tuple[list[dict], list[str], list[di
     if not settings.warehouse_path.exists():
         return [], [], []
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        listed = con.execute("SELECT schema_name || '.' || table_name FROM duckdb_tables()")
-        tables = {row[0] for row in listed.fetchall()}
+        tables = warehouse_tables(con)
         decisions = history(con) if "audit.promotions" in tables else []
         months, drift = [], []
         if "raw.ingestions" in tables:

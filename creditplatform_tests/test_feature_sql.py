@@ -142,16 +142,11 @@ def test_pandas_twin_of_the_feature_sql_gives_the_same_values(ingested_history):
     """The benchmark's pandas implementation is only a fair comparison if it is the same thing."""
     from benchmarks.pandas_features import compare, feature_frame
     from creditplatform.features.store import feature_query
-    from creditplatform.homecredit import TABLES
+    from creditplatform.warehouse.ingest import raw_month_frames
 
     month = "2024-01"
     with duckdb.connect(str(ingested_history / "warehouse.duckdb"), read_only=True) as con:
-        tables = {
-            spec.asset_name: con.execute(
-                f'SELECT * EXCLUDE (month) FROM raw."{spec.asset_name}" WHERE month = ?', [month]
-            ).df()
-            for spec in TABLES.values()
-        }
+        tables = raw_month_frames(con, month)
         sql = con.execute(feature_query(), {"month": month}).df()
     assert len(sql) == 400
     assert compare(sql, feature_frame(tables)) == {}

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 from creditplatform.contracts.month import validate_month
 from creditplatform.contracts.report import StagedTable, TableReport
@@ -48,6 +49,22 @@ class MonthIngest:
 
 def raw_ref(table: str) -> str:
     return f'{RAW_SCHEMA}."{TABLES[table].asset_name}"'
+
+
+def warehouse_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """``schema.table`` names present, so readers can tell "not built yet" from "empty"."""
+    rows = con.execute("SELECT schema_name || '.' || table_name FROM duckdb_tables()").fetchall()
+    return {row[0] for row in rows}
+
+
+def raw_month_frames(con: duckdb.DuckDBPyConnection, month: str) -> dict[str, pd.DataFrame]:
+    """One published month of every raw table, keyed by asset name, without the month column."""
+    return {
+        spec.asset_name: con.execute(
+            f"SELECT * EXCLUDE (month) FROM {raw_ref(name)} WHERE month = ?", [month]
+        ).df()
+        for name, spec in TABLES.items()
+    }
 
 
 def _column_defs(spec: TableSpec) -> str:
