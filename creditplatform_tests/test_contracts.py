@@ -1,28 +1,62 @@
-"""pandera rules, unit-tested on hand-made rows: impossible values fail, real codes pass."""
+"""pandera rules, unit-tested on hand-made rows: impossible values fail, real codes pass.
+
+Every case runs twice: through pandera itself on a pandas frame (the reference) and through
+``values_sql``, which compiles the same schema to SQL and evaluates it on DuckDB (what ingest
+runs). Both must report the same (column, rule) pairs.
+"""
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pandas as pd
+import pandera.pandas as pa
 import pytest
 
-from creditplatform.contracts.schemas import validate_frame
+from creditplatform.contracts.schemas import schema_for
+from creditplatform.contracts.values_sql import value_rule_violations
 from creditplatform.homecredit import SENTINEL_DAYS
+
+
+def _pandera_failures(table: str, frame: pd.DataFrame) -> set[tuple[str, str]]:
+    try:
+        schema_for(table).validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        cases = errors.failure_cases
+        cases = cases[~cases["check"].astype(str).str.startswith("dtype(")]
+        return {(str(c), str(k)) for c, k in zip(cases["column"], cases["check"], strict=True)}
+    return set()
+
+
+def _duckdb_violations(frame: pd.DataFrame, schema: pa.DataFrameSchema):
+    with duckdb.connect() as con:
+        con.register("frame", frame)
+        con.execute("CREATE TABLE staged AS SELECT row_number() OVER () AS _row, * FROM frame")
+        return value_rule_violations(con, "staged", schema)
+
+
+def _sql_failures(table: str, frame: pd.DataFrame) -> set[tuple[str, str]]:
+    return {(v.column, v.rule) for v in _duckdb_violations(frame, schema_for(table))}
+
+
+@pytest.fixture(params=["pandera", "sql"])
+def _failures(request):
+    evaluate = _pandera_failures if request.param == "pandera" else _sql_failures
+
+    def failures(frame: pd.DataFrame, table: str = "application") -> set[tuple[str, str]]:
+        return evaluate(table, frame)
+
+    return failures
 
 
 @pytest.fixture
 def applications(small_history) -> pd.DataFrame:
     frame = pd.read_csv(small_history / "landing" / "2024-01" / "application.csv", nrows=50)
-    assert validate_frame("application", frame).empty
+    assert _pandera_failures("application", frame) == _sql_failures("application", frame) == set()
     return frame
 
 
-def _failures(frame: pd.DataFrame, table: str = "application") -> set[tuple[str, str]]:
-    cases = validate_frame(table, frame)
-    return {(str(c), str(k)) for c, k in zip(cases["column"], cases["check"], strict=True)}
-
-
-def test_sentinel_and_xna_are_accepted(applications):
+def test_sentinel_and_xna_are_accepted(applications, _failures):
     applications.loc[0, "DAYS_EMPLOYED"] = SENTINEL_DAYS
     applications.loc[0, "ORGANIZATION_TYPE"] = "XNA"
     applications.loc[1, "CODE_GENDER"] = "XNA"
@@ -41,18 +75,18 @@ def test_sentinel_and_xna_are_accepted(applications):
         ("EXT_SOURCE_2", 1.5, "in_range(0, 1)"),
     ],
 )
-def test_impossible_values_fail_with_column_and_rule(applications, column, value, rule):
+def test_impossible_values_fail_with_column_and_rule(applications, _failures, column, value, rule):
     applications.loc[3, column] = value
     assert _failures(applications) == {(column, rule)}
 
 
-def test_blank_target_means_not_yet_known(applications):
+def test_blank_target_means_not_yet_known(applications, _failures):
     applications["TARGET"] = applications["TARGET"].astype(float)
     applications.loc[[0, 1], "TARGET"] = np.nan
     assert _failures(applications) == set()
 
 
-def test_bureau_balance_status_levels():
+def test_bureau_balance_status_levels(_failures):
     frame = pd.DataFrame(
         {"SK_ID_BUREAU": [1, 1, 2], "MONTHS_BALANCE": [0, -1, 0], "STATUS": ["C", "7", "X"]}
     )
@@ -61,8 +95,36 @@ def test_bureau_balance_status_levels():
     }
 
 
-def test_negative_card_balance_is_real_not_an_error(small_history):
+def test_negative_card_balance_is_real_not_an_error(small_history, _failures):
     path = small_history / "landing" / "2024-01" / "credit_card_balance.csv"
     frame = pd.read_csv(path, nrows=20)
     frame.loc[0, "AMT_BALANCE"] = -68627.0  # the real data's minimum is about this
     assert _failures(frame, "credit_card_balance") == set()
+
+
+def test_sql_reports_rows_values_and_counts():
+    frame = pd.DataFrame(
+        {"SK_ID_BUREAU": [1, 1, 2, 3], "MONTHS_BALANCE": [0, 4, 0, 7], "STATUS": ["C"] * 4}
+    )
+    (violation,) = _duckdb_violations(frame, schema_for("bureau_balance"))
+    assert (violation.column, violation.rule, violation.failing_rows) == (
+        "MONTHS_BALANCE", "less_than_or_equal_to(0)", 2,
+    )  # fmt: skip
+    assert violation.cases == [{"row": 2, "value": 4}, {"row": 4, "value": 7}]
+
+
+def test_null_in_a_non_nullable_column_fails_not_nullable():
+    frame = pd.DataFrame(
+        {"SK_ID_BUREAU": [1, None], "MONTHS_BALANCE": [0, -1], "STATUS": ["C"] * 2}
+    )
+    assert _sql_failures("bureau_balance", frame) == {("SK_ID_BUREAU", "not_nullable")}
+
+
+def test_a_check_without_sql_form_is_run_by_pandera():
+    """A custom lambda cannot be compiled; it must still be evaluated, not skipped."""
+    schema = pa.DataFrameSchema(
+        {"x": pa.Column(float, checks=[pa.Check(lambda s: s % 2 == 0, name="even")])}, name="t"
+    )
+    (violation,) = _duckdb_violations(pd.DataFrame({"x": [2.0, 3.0, 4.0, 5.0]}), schema)
+    assert (violation.column, violation.rule, violation.failing_rows) == ("x", "even", 2)
+    assert [case["row"] for case in violation.cases] == [2, 4]

@@ -5,44 +5,9 @@ from __future__ import annotations
 import duckdb
 
 from creditplatform.contracts.keys import foreign_key_violations, primary_key_violations
-from creditplatform.contracts.report import (
-    FOREIGN_KEYS,
-    MAX_CASES,
-    PRIMARY_KEY,
-    VALUE_RULES,
-    StagedTable,
-    Violation,
-)
-from creditplatform.contracts.schemas import validate_frame
-from creditplatform.homecredit import TableSpec
-
-
-def value_rule_violations(
-    con: duckdb.DuckDBPyConnection, ref: str, spec: TableSpec
-) -> list[Violation]:
-    frame = con.execute(f"SELECT * FROM {ref} ORDER BY _row").df()
-    rows = frame.pop("_row").to_numpy()
-    failures = validate_frame(spec.name, frame)
-    found = []
-    for (column, check), cases in failures.groupby(["column", "check"], dropna=False, sort=False):
-        sample = cases.head(MAX_CASES)
-        found.append(
-            Violation(
-                table=spec.name,
-                check=VALUE_RULES,
-                column=None if column is None or column != column else str(column),
-                rule=str(check),
-                failing_rows=len(cases),
-                cases=[
-                    {
-                        "row": int(rows[int(i)]) if isinstance(i, int | float) and i == i else None,
-                        "value": value if isinstance(value, str | int | float) else str(value),
-                    }
-                    for i, value in zip(sample["index"], sample["failure_case"], strict=True)
-                ],
-            )
-        )
-    return found
+from creditplatform.contracts.report import FOREIGN_KEYS, PRIMARY_KEY, VALUE_RULES, StagedTable
+from creditplatform.contracts.schemas import schema_for
+from creditplatform.contracts.values_sql import value_rule_violations
 
 
 def validate_month(con: duckdb.DuckDBPyConnection, staged: dict[str, StagedTable]) -> None:
@@ -56,7 +21,7 @@ def validate_month(con: duckdb.DuckDBPyConnection, staged: dict[str, StagedTable
         if name not in parsed:
             continue
         ref, spec, report = table.ref, table.spec, table.report
-        report.violations += value_rule_violations(con, ref, spec)
+        report.violations += value_rule_violations(con, ref, schema_for(name))
         report.evaluated.add(VALUE_RULES)
         if spec.primary_key:
             report.violations += primary_key_violations(con, ref, spec)

@@ -35,11 +35,17 @@ def _binary() -> pa.Check:
     return pa.Check.isin([0, 1], name="isin([0, 1])")
 
 
+def days_le_0_or_sentinel(series: pd.Series) -> pd.Series:
+    return (series <= 0) | (series == SENTINEL_DAYS)
+
+
 def _days_or_sentinel() -> pa.Check:
+    """A named function with its statistics, so ``values_sql`` can compile it to SQL."""
     return pa.Check(
-        lambda s: (s <= 0) | (s == SENTINEL_DAYS),
+        days_le_0_or_sentinel,
         element_wise=False,
         name=f"days_le_0_or_sentinel_{SENTINEL_DAYS}",
+        statistics={"sentinel": SENTINEL_DAYS},
     )
 
 
@@ -143,12 +149,3 @@ def schema_for(table: str) -> pa.DataFrameSchema:
             coerce=False,
         )
     return pa.DataFrameSchema(columns, strict=True, ordered=True, name=table)
-
-
-def validate_frame(table: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """Validate lazily; return pandera's failure cases (empty when the frame passes)."""
-    try:
-        schema_for(table).validate(frame, lazy=True)
-    except pa.errors.SchemaErrors as errors:
-        return errors.failure_cases
-    return pd.DataFrame(columns=["column", "check", "failure_case", "index"])

@@ -21,7 +21,6 @@ from creditplatform.warehouse.landing import landing_month
 from creditplatform.warehouse.staging import stage_file
 
 RAW_SCHEMA = "raw"
-STAGING_SCHEMA = "staging"
 
 
 @dataclass
@@ -102,9 +101,7 @@ def _publish(con: duckdb.DuckDBPyConnection, month: str, staged: dict, run_id: s
             cols = ", ".join(f'"{c}"' for c in table.spec.columns)
             con.execute(f"DELETE FROM {raw_ref(name)} WHERE month = ?", [month])
             con.execute(
-                f"INSERT INTO {raw_ref(name)} SELECT ? AS month, {cols} FROM {table.ref} "
-                "ORDER BY _row",
-                [month],
+                f"INSERT INTO {raw_ref(name)} SELECT ? AS month, {cols} FROM {table.ref}", [month]
             )
             con.execute(
                 f"INSERT INTO {RAW_SCHEMA}.ingestions VALUES (?, ?, ?, ?, ?, ?)",
@@ -123,10 +120,9 @@ def ingest_month(warehouse: Path, landing_dir: Path, month: str, run_id: str = "
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(warehouse)) as con:
         ensure_raw_tables(con)
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {STAGING_SCHEMA}")
         staged = {
             name: stage_file(
-                con, TABLES[name], landing.file(name), f'{STAGING_SCHEMA}."{name}_{suffix}"'
+                con, TABLES[name], landing.file(name), f'"staging_{name}_{suffix}"'
             )
             for name in TABLE_NAMES
         }

@@ -91,7 +91,11 @@ def _reject_violations(con: duckdb.DuckDBPyConnection, spec: TableSpec, rejects:
 def stage_file(
     con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, ref: str
 ) -> StagedTable:
-    """Load ``path`` into table ``ref`` with a ``_row`` column (1-based data row number)."""
+    """Load ``path`` into temporary table ``ref`` with a ``_row`` column (1-based data row).
+
+    Temporary, so the month is written to the warehouse file once (at publish), not twice;
+    DuckDB keeps insertion order, so published rows stay in file order without a sort.
+    """
     report = TableReport(spec.name, str(path), sha256_file(path))
     report.evaluated.add(COLUMNS_AND_TYPES)
     staged = StagedTable(spec, ref, report)
@@ -103,7 +107,7 @@ def stage_file(
     con.execute(f"DROP TABLE IF EXISTS {rejects}; DROP TABLE IF EXISTS {rejects}_scan")
     try:
         con.execute(
-            f"CREATE OR REPLACE TABLE {ref} AS SELECT row_number() OVER () AS _row, * FROM "
+            f"CREATE OR REPLACE TEMP TABLE {ref} AS SELECT row_number() OVER () AS _row, * FROM "
             f"read_csv('{path}', header = true, auto_detect = false, columns = {{{types}}}, "
             f"delim = ',', quote = '\"', escape = '\"', store_rejects = true, "
             f"rejects_table = '{rejects}', rejects_scan = '{rejects}_scan')"
