@@ -20,7 +20,8 @@ help:
 	@echo "make run    generate data and run the pipeline end to end (rebuilds data/ from scratch)"
 	@echo "make ui     dagster dev on 127.0.0.1:3000"
 	@echo "make test   run the test suite"
-	@echo "make bench  model quality vs oracle, drift quality, drift speed, DuckDB vs pandas features"
+	@echo "make bench  whole graph at Home Credit scale, DuckDB vs pandas, model and drift quality"
+	@echo "make bench-small  the same benchmarks at 1/20 scale (a few minutes)"
 	@echo "make lint   ruff"
 	@echo "make clean  remove generated data (keeps the venv)"
 
@@ -42,13 +43,16 @@ test: venv
 	$(VENV)/bin/python -m pytest -n 2 $(PYTEST_ARGS)
 
 bench: venv
-	$(VENV)/bin/python -m benchmarks.model_quality --months 12 --applications-per-month 25000
+	$(VENV)/bin/python -m benchmarks.scale --months 12 --applications-per-month 25626
 	$(VENV)/bin/python -m benchmarks.drift_quality --applications-per-month 3000
 	$(VENV)/bin/python -m benchmarks.drift_speed --applications-per-month 25000
-	$(VENV)/bin/python -m benchmarks.features_vs_pandas --months 12 --applications-per-month 25000
+	$(VENV)/bin/python -m benchmarks.summary
 
+# The same harness at 1/20 of the scale (results *_small.*, not committed); CI runs it.
 bench-small: venv
-	$(VENV)/bin/python -m benchmarks.model_quality --months 6 --applications-per-month 4000 --name model_quality_small
+	$(VENV)/bin/python -m benchmarks.scale --months 12 --applications-per-month 1281 --name scale_small
+	$(VENV)/bin/python -m benchmarks.drift_quality --applications-per-month 500 --name drift_quality_small
+	$(VENV)/bin/python -m benchmarks.summary --suffix _small
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -70,6 +70,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             check_failure_alert_sensor,
             automation_sensor,
         ],
+        # One process per run: every step shares the warehouse file, which DuckDB lets only one
+        # process open for writing, and the multiprocess executor costs seconds per step.
+        executor=dg.in_process_executor,
         resources={
             "paths": PlatformPaths(data_dir=str(settings.data_dir)),
             "mlflow_tracking": MlflowResource.for_settings(settings),

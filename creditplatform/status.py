@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import duckdb
 
-from creditplatform.ml.registry import Registry
 from creditplatform.months import add_months
 from creditplatform.settings import Settings
 from creditplatform.warehouse.audit import history
 from creditplatform.warehouse.ingest import warehouse_tables
+
+if TYPE_CHECKING:  # the registry imports MLflow; the sensors read this module
+    from creditplatform.ml.registry import Registry
 
 
 def _champion(registry: Registry, now: datetime, retire_after_days: float) -> dict | None:

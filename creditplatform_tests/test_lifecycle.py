@@ -169,6 +169,28 @@ def test_promotion_lifecycle(_isolated_data_dir: Path):
         ).fetchall()
     assert versions == [(1, 8000)]
 
+    # 6b. Drift: the champion's reference scores are computed once, then served from the
+    # cache; the cached run reports exactly the numbers of the computing run.
+    job = platform.defs.resolve_implicit_global_asset_job_def()
+    drift = [
+        job.execute_in_process(
+            instance=platform.instance, asset_selection=[dg.AssetKey("drift_report")],
+            partition_key="2024-04",
+        )
+        for _ in range(2)
+    ]  # fmt: skip
+    first_p, cached_p = (
+        r.get_asset_materialization_events()[0].materialization.metadata["prediction_ks_pvalue"]
+        for r in drift
+    )
+    assert first_p == cached_p
+    with duckdb.connect(str(platform.settings.warehouse_path)) as con:
+        cached = con.execute(
+            "SELECT model_version, count(*) FROM monitoring.reference_scores GROUP BY 1"
+        ).fetchall()
+        train_rows = platform.registry.champion().tags["training_rows"]
+    assert cached == [(1, int(train_rows))]
+
     # 7. Bytes of the champion's artifact changed after registration: scoring refuses it.
     champion = platform.registry.champion()
     local = logged_model_dir(champion.source.removeprefix("models:/"))

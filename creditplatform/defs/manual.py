@@ -14,7 +14,6 @@ from pydantic import Field
 from creditplatform.defs.raw import WAREHOUSE_WRITE_TAG
 from creditplatform.defs.resources import MlflowResource, PlatformPaths
 from creditplatform.defs.retrain import PROMOTION_TAG
-from creditplatform.ml.registry import move_aliases
 from creditplatform.warehouse.audit import AuditRecord, append
 
 
@@ -31,6 +30,8 @@ def set_champion(
     paths: PlatformPaths,
     mlflow_tracking: MlflowResource,
 ) -> dict:
+    from creditplatform.ml.registry import move_aliases
+
     registry = mlflow_tracking.registry()
     target = registry.version(config.version)  # raises if the version does not exist
     before = registry.champion()

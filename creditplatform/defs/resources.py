@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from creditplatform.ml.registry import Registry
 from creditplatform.settings import Settings
+
+if TYPE_CHECKING:
+    from creditplatform.ml.registry import Registry
 
 
 class PlatformPaths(dg.ConfigurableResource):
@@ -37,6 +40,8 @@ class MlflowResource(dg.ConfigurableResource):
     registered_model: str = "creditplatform-pd"
 
     def registry(self) -> Registry:
+        from creditplatform.ml.registry import Registry  # MLflow loads only when used
+
         return Registry(
             self.tracking_uri, Path(self.artifact_root), self.experiment, self.registered_model
         )

@@ -11,8 +11,6 @@ from creditplatform.defs.partitions import monthly_partitions
 from creditplatform.defs.raw import WAREHOUSE_WRITE_TAG
 from creditplatform.defs.resources import MlflowResource, PlatformPaths
 from creditplatform.features.store import STORE
-from creditplatform.ml.model import predict_pd
-from creditplatform.ml.registry import ArtifactTampered, NoChampion, load_champion
 
 SCORES = "scores.batch_scores"
 
@@ -30,6 +28,9 @@ SCORES = "scores.batch_scores"
 def batch_scores(
     context: dg.AssetExecutionContext, paths: PlatformPaths, mlflow_tracking: MlflowResource
 ) -> dg.MaterializeResult:
+    from creditplatform.ml.model import predict_pd
+    from creditplatform.ml.registry import ArtifactTampered, NoChampion, load_champion
+
     month = context.partition_key
     try:
         champion, model = load_champion(mlflow_tracking.registry())

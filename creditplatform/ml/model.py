@@ -9,7 +9,7 @@ model's PDs close to calibrated; isotonic calibration on the valid split correct
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -27,20 +27,7 @@ from creditplatform.features.catalog import (
     CATEGORICAL_FEATURES,
     NUMERIC_FEATURES,
 )
-
-
-@dataclass(frozen=True)
-class ModelParams:
-    learning_rate: float = 0.05
-    max_iter: int = 200
-    max_leaf_nodes: int = 15
-    min_samples_leaf: int = 100
-    l2_regularization: float = 1.0
-    calibration: str = "isotonic"
-    seed: int = 42
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+from creditplatform.ml.records import ModelParams
 
 
 def to_model_frame(

@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """Hyper-parameters of the PD model (here, not in ``model``, so reading the defaults
+    does not import scikit-learn)."""
+
+    learning_rate: float = 0.05
+    max_iter: int = 200
+    max_leaf_nodes: int = 15
+    min_samples_leaf: int = 100
+    l2_regularization: float = 1.0
+    calibration: str = "isotonic"
+    seed: int = 42
+
+    def as_dict(self) -> dict:
+        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -121,9 +121,7 @@ def ingest_month(warehouse: Path, landing_dir: Path, month: str, run_id: str = "
     with duckdb.connect(str(warehouse)) as con:
         ensure_raw_tables(con)
         staged = {
-            name: stage_file(
-                con, TABLES[name], landing.file(name), f'"staging_{name}_{suffix}"'
-            )
+            name: stage_file(con, TABLES[name], landing.file(name), f'"staging_{name}_{suffix}"')
             for name in TABLE_NAMES
         }
         validate_month(con, staged)

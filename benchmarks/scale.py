@@ -1,0 +1,204 @@
+"""Home Credit scale: the whole graph, stage by stage, through the real Dagster code path.
+
+1. Generate ``months + 1`` months (the child-table proportions of the schema file); the last
+   month is held back for the incremental run. Generation is timed but is not part of the graph.
+2. Run each stage in its own process (``benchmarks.graph_stage``: the code location's asset job
+   on a real instance configured by this repo's ``dagster.yaml``, every check included) and
+   record its wall seconds and the peak RSS of its process tree. Stages run in graph order:
+   ingest, features, splits, train, evaluate, promote, drift, score.
+3. Feature store side by side on the warehouse just built (``features_vs_pandas``).
+4. Model quality against the oracle on the model just trained (``model_quality``).
+5. Incremental month: land the held-back month and run it through raw → checks → features →
+   drift → scores with ``dagster asset materialize ... --partition`` (CLI start-up included).
+
+    python -m benchmarks.scale --months 12 --applications-per-month 25626
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+
+from benchmarks import features_vs_pandas, model_quality
+from benchmarks.common import write_results
+from benchmarks.graph_stage import RAW_KEYS, STAGES
+from benchmarks.processes import Measured, run_measured
+from creditplatform.months import month_range
+from creditplatform.settings import REPO_ROOT
+
+INCREMENTAL_SELECTION = " or ".join(
+    [f"key:{key}" for key in RAW_KEYS] + ["key:feature_store", "key:drift_report",
+                                          "key:batch_scores"]
+)  # fmt: skip
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _environment(data_dir: Path) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "CREDITPLATFORM_DATA_DIR": str(data_dir),
+        "CREDITPLATFORM_DAGSTER_STORAGE": str(data_dir / "dagster"),
+        "DAGSTER_HOME": str(REPO_ROOT),
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    }
+    env.pop("MLFLOW_TRACKING_URI", None)  # the embedded store under the data dir
+    return env
+
+
+def _stage(stage: str, months: list[str], env: dict[str, str]) -> tuple[Measured, dict]:
+    _say(f"stage {stage} ...")
+    command = [sys.executable, "-m", "benchmarks.graph_stage", stage, "--months", ",".join(months)]
+    measured = run_measured(command, env)
+    _say(f"stage {stage}: {measured.wall_s:.1f}s, peak {measured.peak_rss_gb:.2f} GB")
+    return measured, json.loads(measured.stdout.strip().splitlines()[-1])
+
+
+def _scoring(detail: dict) -> dict:
+    rows = sum(run["metadata"]["rows"] for run in detail["runs"])
+    run_seconds = sum(run["seconds"] for run in detail["runs"])
+    predict = [run["metadata"]["rows_per_second"] for run in detail["runs"]]
+    return {
+        "rows": rows,
+        "rows_per_s": round(rows / run_seconds),
+        "predict_rows_per_s": round(sorted(predict)[len(predict) // 2]),
+    }
+
+
+def run(months: int, applications: int, seed: int, workdir: Path) -> dict:
+    data_dir = workdir / "data"
+    env = _environment(data_dir)
+    all_months = month_range("2024-01", months + 1)
+    history, incremental = all_months[:-1], all_months[-1]
+    started = time.perf_counter()
+    _say(f"generating {months + 1} months x {applications:,} applications into {data_dir}")
+    generate = run_measured(
+        [str(Path(sys.executable).parent / "creditplatform"), "generate",
+         "--months", str(months + 1),
+         "--applications-per-month", str(applications), "--seed", str(seed),
+         "--out", str(data_dir)],
+        env,
+    )  # fmt: skip
+    held = workdir / "held" / incremental
+    held.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(data_dir / "landing" / incremental, held)
+    rows = _landed_rows(data_dir / "landing", history)
+    _say(f"generated in {time.perf_counter() - started:.0f}s: {rows:,} rows")
+
+    stages, details = {}, {}
+    for stage in STAGES:
+        measured, details[stage] = _stage(stage, history, env)
+        stages[stage] = {"wall_s": round(measured.wall_s, 1),
+                         "peak_rss_gb": round(measured.peak_rss_gb, 2),
+                         "runs": len(details[stage]["runs"])}  # fmt: skip
+    train = details["train"]["runs"][0]["metadata"]
+    os.environ.update({k: env[k] for k in ("CREDITPLATFORM_DATA_DIR", "DAGSTER_HOME")})
+    quality = model_quality.oracle_comparison(data_dir, int(train["model_version"]))
+    quality["training_rows"] = int(train["training_rows"])
+    side_by_side = features_vs_pandas.compare(data_dir / "warehouse.duckdb", history, workdir)
+
+    shutil.move(held, data_dir / "landing" / incremental)
+    _say(f"incremental month {incremental} through the CLI ...")
+    increment = run_measured(
+        [str(Path(sys.executable).parent / "dagster"), "asset", "materialize",
+         "-m", "creditplatform.definitions", "--select", INCREMENTAL_SELECTION,
+         "--partition", incremental],
+        env,
+    )  # fmt: skip
+    _say(f"incremental month: {increment.wall_s:.1f}s")
+    return {
+        "scale": {
+            "months": months,
+            "applications_per_month": applications,
+            "applications": applications * months,
+            "landed_rows": rows,
+            "generate_s": round(generate.wall_s, 1),
+            "total_wall_s": round(sum(s["wall_s"] for s in stages.values()), 1),
+            "peak_rss_gb": max(s["peak_rss_gb"] for s in stages.values()),
+            "stages": stages,
+            "details": details,
+        },
+        "features_vs_pandas": side_by_side,
+        "model_quality": quality,
+        "incremental_month_s": round(increment.wall_s, 1),
+        "incremental_month_peak_rss_gb": round(increment.peak_rss_gb, 2),
+        "scoring": _scoring(details["score"]),
+        "scoring_rows_per_s": _scoring(details["score"])["rows_per_s"],
+    }
+
+
+def _landed_rows(landing: Path, months: list[str]) -> int:
+    """Data rows landed (lines minus headers), counted in blocks so 3 GB costs seconds."""
+    total = 0
+    for month in months:
+        for path in (landing / month).glob("*.csv"):
+            with path.open("rb") as handle:
+                blocks = iter(partial(handle.read, 1 << 24), b"")
+                total += sum(block.count(b"\n") for block in blocks)
+            total -= 1
+    return total
+
+
+def markdown(result: dict) -> str:
+    scale = result["scale"]
+    lines = [
+        f"## Whole graph at Home Credit scale ({scale['months']} months x "
+        f"{scale['applications_per_month']:,} = {scale['applications']:,} applications, "
+        f"{scale['landed_rows']:,} landed rows)",
+        "",
+        "| stage | Dagster runs | wall s | peak RSS GB (process tree) |",
+        "|---|---|---|---|",
+    ]
+    for name, stage in scale["stages"].items():
+        lines.append(f"| {name} | {stage['runs']} | {stage['wall_s']} | {stage['peak_rss_gb']} |")
+    lines += [
+        f"| **whole graph** | | **{scale['total_wall_s']}** | **{scale['peak_rss_gb']}** |",
+        "",
+        f"Data generation (not part of the graph): {scale['generate_s']} s.",
+        f"Incremental month (`dagster asset materialize`, raw + checks → features → drift → "
+        f"scores, CLI start-up included): {result['incremental_month_s']} s, peak "
+        f"{result['incremental_month_peak_rss_gb']} GB.",
+        f"Scoring: {result['scoring']['rows']:,} rows; {result['scoring']['rows_per_s']:,} rows/s "
+        f"per `batch_scores` run end to end (load champion, read features, predict, write); "
+        f"{result['scoring']['predict_rows_per_s']:,} rows/s for the prediction alone (median).",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--months", type=int, default=12)
+    parser.add_argument("--applications-per-month", type=int, default=25_626)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--name", default="scale")
+    parser.add_argument("--workdir", help="kept after the run (default: a temp dir, removed)")
+    args = parser.parse_args()
+    if args.workdir:
+        workdir = Path(args.workdir)
+        shutil.rmtree(workdir, ignore_errors=True)
+        workdir.mkdir(parents=True)
+        result = run(args.months, args.applications_per_month, args.seed, workdir)
+    else:
+        with tempfile.TemporaryDirectory(prefix="creditplatform-scale-") as tmp:
+            result = run(args.months, args.applications_per_month, args.seed, Path(tmp))
+    text = "\n\n".join(
+        [markdown(result), features_vs_pandas.markdown(result["features_vs_pandas"]),
+         model_quality.markdown(result["model_quality"])]
+    )  # fmt: skip
+    json_path, md_path = write_results(args.name, result, text)
+    print(text)
+    print(f"\nwritten: {json_path} {md_path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""``latest.json`` / ``latest.md``: the headline figures of one ``make bench`` against the targets.
+
+Reads the results the benchmarks just wrote (``scale`` and ``drift_quality``, or their ``_small``
+twins) and writes the keys DESIGN §6 promises, so the README table and CI read one file.
+
+    python -m benchmarks.summary [--suffix _small]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from benchmarks.common import RESULTS, write_results
+
+# (label, key path in latest.json, target, "max" = at most / "min" = at least)
+TARGETS = [
+    ("whole graph wall s", ("scale", "total_wall_s"), 240, "max"),
+    ("whole graph peak RSS GB", ("scale", "peak_rss_gb"), 6, "max"),
+    ("features pandas / DuckDB time", ("features_vs_pandas", "ratio"), 5, "min"),
+    ("incremental month s", ("incremental_month_s",), 30, "max"),
+    ("scoring rows/s", ("scoring_rows_per_s",), 100_000, "min"),
+]
+
+
+def _read(name: str) -> dict:
+    return json.loads((RESULTS / f"{name}.json").read_text())
+
+
+def latest(scale: dict, drift: dict) -> dict:
+    quality = scale["model_quality"]
+    test_model, test_oracle = quality["candidate"]["test"], quality["oracle"]["test"]
+    return {
+        "scale": {
+            "total_wall_s": scale["scale"]["total_wall_s"],
+            "peak_rss_gb": scale["scale"]["peak_rss_gb"],
+            "applications": scale["scale"]["applications"],
+            "landed_rows": scale["scale"]["landed_rows"],
+            "stages": {
+                name: {"wall_s": stage["wall_s"], "peak_rss_gb": stage["peak_rss_gb"]}
+                for name, stage in scale["scale"]["stages"].items()
+            },
+        },
+        "features_vs_pandas": {
+            k: scale["features_vs_pandas"][k]
+            for k in ("duckdb_s", "pandas_s", "ratio", "duckdb_peak_rss_gb", "pandas_peak_rss_gb")
+        },
+        "incremental_month_s": scale["incremental_month_s"],
+        "scoring_rows_per_s": scale["scoring_rows_per_s"],
+        "model_quality": {
+            "auc": test_model["roc_auc"],
+            "oracle_auc": test_oracle["roc_auc"],
+            "brier": test_model["brier"],
+            "oracle_brier": test_oracle["brier"],
+            "ece": test_model["ece"],
+            "oot_auc": quality["candidate"]["oot"]["roc_auc"],
+            "oot_oracle_auc": quality["oracle"]["oot"]["roc_auc"],
+        },
+        "drift_quality": {
+            name: {k: result[k] for k in ("recall", "false_flags", "retrains_stable")}
+            for name, result in drift["drift_quality"].items()
+        },
+        "source_commits": {"scale": scale["git_commit"], "drift_quality": drift["git_commit"]},
+    }
+
+
+def _value(summary: dict, path: tuple[str, ...]):
+    for key in path:
+        summary = summary[key]
+    return summary
+
+
+def markdown(summary: dict) -> str:
+    lines = [
+        f"# Benchmarks ({summary['scale']['applications']:,} applications, "
+        f"{summary['scale']['landed_rows']:,} landed rows)",
+        "",
+        "| figure | measured | target | met |",
+        "|---|---|---|---|",
+    ]
+    for label, path, target, kind in TARGETS:
+        value = _value(summary, path)
+        met = value <= target if kind == "max" else value >= target
+        bound = "≤" if kind == "max" else "≥"
+        lines.append(f"| {label} | {value:,} | {bound} {target:,} | {'yes' if met else 'NO'} |")
+    quality = summary["model_quality"]
+    ece_met = "yes" if quality["ece"] <= 0.01 else "NO"
+    lines += [
+        f"| test AUC (oracle) | {quality['auc']:.4f} ({quality['oracle_auc']:.4f}) "
+        "| gap ≤ 0.01 | "
+        f"{'yes' if quality['oracle_auc'] - quality['auc'] <= 0.01 else 'NO'} |",
+        f"| test ECE | {quality['ece']:.4f} | ≤ 0.01 | {ece_met} |",
+        "",
+        "| stage | wall s | peak RSS GB |",
+        "|---|---|---|",
+    ]
+    for name, stage in summary["scale"]["stages"].items():
+        lines.append(f"| {name} | {stage['wall_s']} | {stage['peak_rss_gb']} |")
+    lines += ["", "| drift scenario | recall | false flags | retrains in stable months |",
+              "|---|---|---|---|"]  # fmt: skip
+    for name, result in summary["drift_quality"].items():
+        recall = "n/a" if result["recall"] is None else f"{result['recall']:.2f}"
+        lines.append(
+            f"| {name} | {recall} | {result['false_flags']} | {result['retrains_stable']} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--suffix", default="")
+    args = parser.parse_args()
+    summary = latest(_read(f"scale{args.suffix}"), _read(f"drift_quality{args.suffix}"))
+    text = markdown(summary)
+    write_results(f"latest{args.suffix}", summary, text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

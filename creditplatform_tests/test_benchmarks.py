@@ -1,0 +1,38 @@
+"""The benchmark harness measures what it says: the whole process tree, and the promised keys.
+
+Timings are never asserted (they live in ``benchmarks/results``); what is tested is that the
+measuring is right and that the committed summary carries the keys DESIGN §6 promises.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from benchmarks.common import RESULTS
+from benchmarks.processes import run_measured
+
+GRANDCHILD = "b = bytearray(400_000_000); import time; time.sleep(1.5)"
+PARENT = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {GRANDCHILD!r}])"
+
+
+def test_peak_rss_includes_grandchildren():
+    """A 400 MB grandchild: its parent's own VmHWM stays small; the tree's peak must not."""
+    measured = run_measured([sys.executable, "-c", PARENT], dict(os.environ), interval=0.05)
+    assert measured.peak_rss_gb >= 0.4
+    assert measured.wall_s >= 1.5
+
+
+def test_committed_summary_has_the_promised_keys():
+    latest = json.loads((RESULTS / "latest.json").read_text())
+    assert {"machine", "git_commit", "incremental_month_s", "scoring_rows_per_s"} <= set(latest)
+    assert {"total_wall_s", "peak_rss_gb", "stages"} <= set(latest["scale"])
+    stages = {"ingest", "features", "splits", "train", "evaluate", "drift", "promote", "score"}
+    assert set(latest["scale"]["stages"]) == stages
+    assert all("wall_s" in stage for stage in latest["scale"]["stages"].values())
+    assert {"duckdb_s", "pandas_s", "ratio"} <= set(latest["features_vs_pandas"])
+    assert {"auc", "oracle_auc", "brier", "oracle_brier", "ece"} <= set(latest["model_quality"])
+    for scenario in latest["drift_quality"].values():
+        assert {"recall", "false_flags", "retrains_stable"} <= set(scenario)
+    assert {"cores", "ram_gb"} <= set(latest["machine"])
