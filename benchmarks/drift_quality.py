@@ -131,9 +131,10 @@ def main() -> None:
     parser.add_argument("--applications-per-month", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--name", default="drift_quality")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated")
     args = parser.parse_args()
     results = {}
-    for name in SCENARIOS:
+    for name in args.scenarios.split(","):
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
             results[name] = run_scenario(name, args.applications_per_month, args.seed, Path(tmp))
