@@ -128,3 +128,24 @@ def test_a_check_without_sql_form_is_run_by_pandera():
     (violation,) = _duckdb_violations(pd.DataFrame({"x": [2.0, 3.0, 4.0, 5.0]}), schema)
     assert (violation.column, violation.rule, violation.failing_rows) == ("x", "even", 2)
     assert [case["row"] for case in violation.cases] == [2, 4]
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        pa.Check.ge(2), pa.Check.gt(2), pa.Check.le(2), pa.Check.lt(2),
+        pa.Check.in_range(1, 3), pa.Check.in_range(1, 3, include_min=False, include_max=False),
+        pa.Check.isin([1.0, 3.0]),
+    ],
+    ids=["ge", "gt", "le", "lt", "in_range", "in_range_open", "isin"],
+)  # fmt: skip
+def test_every_compiled_builtin_agrees_with_pandera(check):
+    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0, 4.0, np.nan]})
+    schema = pa.DataFrameSchema({"x": pa.Column(float, checks=[check], nullable=True)}, name="t")
+    try:
+        schema.validate(frame, lazy=True)
+        expected: list[int] = []
+    except pa.errors.SchemaErrors as errors:
+        expected = sorted(int(i) + 1 for i in errors.failure_cases["index"])
+    found = _duckdb_violations(frame, schema)
+    assert sorted(case["row"] for v in found for case in v.cases) == expected
