@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
 from benchmarks.processes import own_peak_rss_gb
 from creditplatform.homecredit import TABLES
@@ -48,8 +49,6 @@ def _metadata(result, key) -> dict:
 
 
 def run_stage(stage: str, months: list[str]) -> dict:
-    import time
-
     import dagster as dg
 
     from creditplatform.cli import ensure_dagster_env

@@ -116,6 +116,7 @@ def run(months: int, applications: int, seed: int, workdir: Path) -> dict:
         env,
     )  # fmt: skip
     _say(f"incremental month: {increment.wall_s:.1f}s")
+    scoring = _scoring(details["score"])
     return {
         "scale": {
             "months": months,
@@ -132,8 +133,8 @@ def run(months: int, applications: int, seed: int, workdir: Path) -> dict:
         "model_quality": quality,
         "incremental_month_s": round(increment.wall_s, 1),
         "incremental_month_peak_rss_gb": round(increment.peak_rss_gb, 2),
-        "scoring": _scoring(details["score"]),
-        "scoring_rows_per_s": _scoring(details["score"])["rows_per_s"],
+        "scoring": scoring,
+        "scoring_rows_per_s": scoring["rows_per_s"],
     }
 
 
