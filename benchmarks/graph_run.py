@@ -1,11 +1,13 @@
-"""Run one stage of the asset graph through the real Dagster code path, in its own process.
+"""Run stages of the asset graph through the real Dagster code path, one after the other.
 
-The stage's assets are executed with the code location's implicit asset job on the instance in
+Each stage's assets are executed with the code location's implicit asset job on the instance in
 DAGSTER_HOME (this repo's ``dagster.yaml``: SQLite storage under the data dir), one run per
 partition for monthly assets, exactly as ``dagster asset materialize`` would, with every check.
-The last stdout line is JSON: per-run seconds and metadata, and this process's VmHWM.
+All stages share one process, as a backfill in one Python process would: the code location is
+loaded once. Each finished stage prints one JSON line (its start and end on the wall clock,
+per-run seconds and metadata); the last line carries this process's VmHWM.
 
-    python -m benchmarks.graph_stage ingest --months 2024-01,2024-02
+    python -m benchmarks.graph_run ingest,features --months 2024-01,2024-02
 """
 
 from __future__ import annotations
@@ -48,7 +50,33 @@ def _metadata(result, key) -> dict:
     }
 
 
-def run_stage(stage: str, months: list[str]) -> dict:
+def run_stage(runner, stage: str, months: list[str]) -> dict:
+    import dagster as dg
+
+    keys, monthly = STAGES[stage]
+    job = runner.defs.resolve_implicit_global_asset_job_def().name
+    selection = [dg.AssetKey.from_user_string(k) for k in keys]
+    runs = []
+    started = time.time()
+    for partition in months if monthly else [None]:
+        run_started = time.perf_counter()
+        result = runner.run(
+            job, f"{stage} {partition or ''}".strip(),
+            asset_selection=selection, partition_key=partition,
+        )  # fmt: skip
+        if not result.success:
+            raise SystemExit(f"{stage} {partition}: run {result.run_id} failed")
+        runs.append(
+            {
+                "partition": partition,
+                "seconds": round(time.perf_counter() - run_started, 3),
+                "metadata": _metadata(result, keys[-1]),
+            }
+        )
+    return {"stage": stage, "started": started, "ended": time.time(), "runs": runs}
+
+
+def run_stages(stages: list[str], months: list[str]) -> None:
     import dagster as dg
 
     from creditplatform.cli import ensure_dagster_env
@@ -57,38 +85,25 @@ def run_stage(stage: str, months: list[str]) -> dict:
     from creditplatform.settings import load_settings
 
     ensure_dagster_env()
-    keys, monthly = STAGES[stage]
     defs = build_definitions(load_settings())
-    job = defs.resolve_implicit_global_asset_job_def().name
-    selection = [dg.AssetKey.from_user_string(k) for k in keys]
     say = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
-    runs = []
     with dg.DagsterInstance.get() as instance:
         runner = Runner(defs, instance, say)
-        for partition in months if monthly else [None]:
-            started = time.perf_counter()
-            result = runner.run(
-                job, f"{stage} {partition or ''}".strip(),
-                asset_selection=selection, partition_key=partition,
-            )  # fmt: skip
-            if not result.success:
-                raise SystemExit(f"{stage} {partition}: run {result.run_id} failed")
-            runs.append(
-                {
-                    "partition": partition,
-                    "seconds": round(time.perf_counter() - started, 3),
-                    "metadata": _metadata(result, keys[-1]),
-                }
-            )
-    return {"stage": stage, "runs": runs, "peak_rss_gb": own_peak_rss_gb()}
+        for stage in stages:
+            say(f"stage {stage} ...")
+            print(json.dumps(run_stage(runner, stage, months)), flush=True)
+    print(json.dumps({"peak_rss_gb": own_peak_rss_gb()}))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("stage", choices=list(STAGES))
+    parser.add_argument("stages", help=f"comma-separated, from {', '.join(STAGES)}")
     parser.add_argument("--months", default="", help="comma-separated YYYY-MM")
     args = parser.parse_args()
-    print(json.dumps(run_stage(args.stage, [m for m in args.months.split(",") if m])))
+    unknown = set(args.stages.split(",")) - set(STAGES)
+    if unknown:
+        parser.error(f"unknown stage(s): {', '.join(sorted(unknown))}")
+    run_stages(args.stages.split(","), [m for m in args.months.split(",") if m])
 
 
 if __name__ == "__main__":
