@@ -34,6 +34,7 @@ def latest(scale: dict, drift: dict) -> dict:
         "scale": {
             "total_wall_s": scale["scale"]["total_wall_s"],
             "peak_rss_gb": scale["scale"]["peak_rss_gb"],
+            "start_s": scale["scale"]["start_s"],
             "applications": scale["scale"]["applications"],
             "landed_rows": scale["scale"]["landed_rows"],
             "stages": {
@@ -96,6 +97,7 @@ def markdown(summary: dict) -> str:
     ]
     for name, stage in summary["scale"]["stages"].items():
         lines.append(f"| {name} | {stage['wall_s']} | {stage['peak_rss_gb']} |")
+    lines.append(f"| process start (imports, instance) | {summary['scale']['start_s']} | |")
     lines += ["", "| drift scenario | recall | false flags | retrains in stable months |",
               "|---|---|---|---|"]  # fmt: skip
     for name, result in summary["drift_quality"].items():

@@ -112,3 +112,15 @@ def test_boundaries_are_inclusive_where_the_design_says():
     at_limit = DriftEvidence(0.20, "x", 0.0499, 50, 24.0)
     assert should_retrain(evaluate(at_limit, RetrainRules()))
     assert not should_retrain(evaluate(DriftEvidence(0.20, "x", 0.05, 50, 24.0)))
+
+
+def test_evidently_page_shows_the_top_features_and_every_drifted_one():
+    from types import SimpleNamespace
+
+    from creditplatform.defs.monitoring import HTML_TOP_FEATURES, html_features
+
+    psis = [0.3] * 25 + [0.05] * 15  # sorted, largest first; 25 drifted, more than the top
+    drifts = [SimpleNamespace(feature=f"f{rank}", psi=psi) for rank, psi in enumerate(psis)]
+    assert html_features(drifts, 0.2) == [f"f{rank}" for rank in range(25)]
+    calm = [SimpleNamespace(feature=d.feature, psi=0.01) for d in drifts]
+    assert html_features(calm, 0.2) == [f"f{rank}" for rank in range(HTML_TOP_FEATURES)]

@@ -135,9 +135,9 @@ def _ensure_store(con: duckdb.DuckDBPyConnection, staged: str) -> None:
 
 def build_month(con: duckdb.DuckDBPyConnection, month: str, null_ceiling: float) -> FeatureBuild:
     """Compute, check and (only if every check passes) publish one month of features."""
-    staged = f"features.staging_{month.replace('-', '_')}"
-    con.execute("CREATE SCHEMA IF NOT EXISTS features")
-    con.execute(f"CREATE OR REPLACE TABLE {staged} AS {feature_query()}", {"month": month})
+    staged = f"staging_features_{month.replace('-', '_')}"
+    # Temporary: the month is written to the warehouse file once, when it is published.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {staged} AS {feature_query()}", {"month": month})
     checks, rates = check_features(con, staged, month, null_ceiling)
     build = FeatureBuild(
         month, con.execute(f"SELECT count(*) FROM {staged}").fetchone()[0], checks, rates
