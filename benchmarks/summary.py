@@ -19,7 +19,13 @@ TARGETS = [
     ("whole graph peak RSS GB", ("scale", "peak_rss_gb"), 6, "max"),
     ("features pandas / DuckDB time", ("features_vs_pandas", "ratio"), 5, "min"),
     ("incremental month s", ("incremental_month_s",), 30, "max"),
-    ("scoring rows/s", ("scoring_rows_per_s",), 100_000, "min"),
+    ("scoring rows/s (batch_scores run, end to end)", ("scoring_rows_per_s",), 100_000, "min"),
+    (
+        "scoring rows/s (prediction alone, median month)",
+        ("scoring_predict_rows_per_s",),
+        100_000,
+        "min",
+    ),
 ]
 
 
@@ -48,6 +54,7 @@ def latest(scale: dict, drift: dict) -> dict:
         },
         "incremental_month_s": scale["incremental_month_s"],
         "scoring_rows_per_s": scale["scoring_rows_per_s"],
+        "scoring_predict_rows_per_s": scale["scoring"]["predict_rows_per_s"],
         "model_quality": {
             "auc": test_model["roc_auc"],
             "oracle_auc": test_oracle["roc_auc"],
