@@ -1,5 +1,7 @@
 """Instance configuration and the status report."""
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -59,3 +61,21 @@ def test_status_reports_decisions_and_months(tmp_path):
     text = render(report)
     assert "champion: none yet" in text and "v1 rejected (drift" in text
     assert "drift 2024-02: max PSI 0.410 (drifted: AMT_INCOME_TOTAL) -> retrain requested" in text
+
+
+def test_runs_execute_in_one_process():
+    """Steps of a run share the warehouse file; DuckDB lets one process at a time write to it."""
+    for job in ("ingest_job", "retrain_job", "score_job"):
+        assert defs.resolve_job_def(job).executor_def is dg.in_process_executor
+
+
+def test_loading_the_code_location_does_not_import_the_ml_stack():
+    """Every run worker, the UI and the daemon load the code location; MLflow, scikit-learn and
+    Evidently (~5 s of imports) load only in the steps that use them."""
+    probe = (
+        "import sys, creditplatform.definitions; "
+        "print(sorted(m for m in ('mlflow', 'sklearn', 'evidently', 'matplotlib') "
+        "if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
