@@ -8,24 +8,23 @@ are the best any model can reach on them.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import duckdb
 import pandas as pd
 
+from creditplatform.settings import Settings
 
-def oracle_comparison(data_dir: Path, version: int) -> dict:
+
+def oracle_comparison(settings: Settings, version: int) -> dict:
     """The candidate's test and OOT metrics (from its evaluation report) next to the oracle's
     on the same rows (the generator's true PD from ``truth/``)."""
     from creditplatform.ml.metrics import classification_metrics
     from creditplatform.ml.training_data import load_split
-    from creditplatform.settings import load_settings
 
-    settings = load_settings()
     report_path = settings.reports_dir / "evaluation" / f"v{version}" / "report.json"
     report = json.loads(report_path.read_text())
     data_sha256 = report["context"]["data SHA-256"]
-    truth = pd.concat(pd.read_parquet(p) for p in sorted((data_dir / "truth").glob("*.parquet")))
+    truth = pd.concat(pd.read_parquet(p) for p in sorted(settings.truth_dir.glob("*.parquet")))
     out: dict = {"rows": {}, "candidate": {}, "oracle": {}, "gap": {}}
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         for split in ("test", "oot"):

@@ -10,6 +10,7 @@ import json
 import os
 import sys
 
+from benchmarks import summary
 from benchmarks.common import RESULTS
 from benchmarks.processes import run_measured
 
@@ -25,7 +26,14 @@ def test_peak_rss_includes_grandchildren():
 
 
 def test_committed_summary_has_the_promised_keys():
+    """The committed latest.json is what ``summary`` derives from the committed results, and it
+    carries every key DESIGN §6 promises."""
     latest = json.loads((RESULTS / "latest.json").read_text())
+    scale, drift = (
+        json.loads((RESULTS / f"{n}.json").read_text()) for n in ("scale", "drift_quality")
+    )
+    derived = summary.latest(scale, drift)
+    assert {k: latest[k] for k in derived} == derived
     assert {"machine", "git_commit", "incremental_month_s", "scoring_rows_per_s"} <= set(latest)
     assert {"total_wall_s", "peak_rss_gb", "stages"} <= set(latest["scale"])
     stages = {"ingest", "features", "splits", "train", "evaluate", "drift", "promote", "score"}
