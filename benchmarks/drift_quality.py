@@ -43,7 +43,8 @@ def run_scenario(name: str, applications: int, seed: int, out: Path) -> dict:
     generate_history(out, options)
     warehouse = out / "warehouse.duckdb"
     for month in months:
-        assert ingest_month(warehouse, out / "landing", month).published
+        with duckdb.connect(str(warehouse)) as con:
+            assert ingest_month(con, out / "landing", month).published
     with duckdb.connect(str(warehouse)) as con:
         for month in months:
             assert build_month(con, month, 0.95).published

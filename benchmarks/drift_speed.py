@@ -28,7 +28,8 @@ from creditplatform.warehouse.ingest import ingest_month
 def run(applications: int, out: Path) -> dict:
     generate_history(out, GenerateOptions(months=2, applications_per_month=applications))
     for month in ("2024-01", "2024-02"):
-        assert ingest_month(out / "w.duckdb", out / "landing", month).published
+        with duckdb.connect(str(out / "w.duckdb")) as con:
+            assert ingest_month(con, out / "landing", month).published
     with duckdb.connect(str(out / "w.duckdb")) as con:
         for month in ("2024-01", "2024-02"):
             assert build_month(con, month, 0.95).published

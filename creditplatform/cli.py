@@ -92,10 +92,13 @@ def _runner():
     import dagster as dg
 
     from creditplatform.definitions import build_definitions
+    from creditplatform.defs.run_health import reap_dead_runs
     from creditplatform.pipeline import Runner
 
     settings = load_settings()
     instance = dg.DagsterInstance.get()
+    for run_id in reap_dead_runs(instance):
+        _say(f"  run {run_id[:8]} had lost its process (killed?): marked failed")
     return settings, Runner(build_definitions(settings), instance, _say)
 
 
@@ -131,6 +134,22 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     return 0 if result.success else 1
 
 
+def cmd_promote(args: argparse.Namespace) -> int:
+    _, runner = _runner()
+    config = {"action": "rollback" if args.rollback else "promote", "version": args.version,
+              "reason": args.reason}  # fmt: skip
+    result = runner.run(
+        "manual_promotion_job",
+        f"{config['action']} v{args.version}",
+        run_config={"ops": {"set_champion": {"config": config}}},
+    )
+    if not result.success:
+        failure = result.failure_data_for_node("set_champion")
+        if failure is not None and failure.user_failure_data is not None:
+            _say(f"  {failure.user_failure_data.description}")
+    return 0 if result.success else 1
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     from creditplatform.warehouse.landing import complete_months
 
@@ -151,8 +170,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     ensure_dagster_env()
     import dagster as dg
 
+    from creditplatform.defs.run_health import reap_dead_runs
+
     settings = load_settings()
     with dg.DagsterInstance.get() as instance:
+        reap_dead_runs(instance)
         runs = instance.get_runs(filters=dg.RunsFilter(tags={"creditplatform/trigger": "drift"}))
         months = {run.tags.get("creditplatform/month") for run in runs}
     report = status(settings, MlflowResource.for_settings(settings).registry(), months)
@@ -269,6 +291,14 @@ def build_parser() -> argparse.ArgumentParser:
     ret = sub.add_parser("retrain", help="run retrain_job: splits, model, evaluation, promotion")
     ret.add_argument("--trigger", default="manual", help="recorded in MLflow and the audit trail")
     ret.set_defaults(func=cmd_retrain)
+
+    pro = sub.add_parser(
+        "promote", help="make a version champion by hand (manual_promotion_job, audited)"
+    )
+    pro.add_argument("--version", type=int, required=True)
+    pro.add_argument("--reason", required=True, help="why (kept in the audit trail)")
+    pro.add_argument("--rollback", action="store_true", help="record it as a rollback")
+    pro.set_defaults(func=cmd_promote)
 
     sco = sub.add_parser("score", help="score landed months with the champion (score_job)")
     sco.add_argument("--month", type=_month, action="append", help="repeatable; default: all")

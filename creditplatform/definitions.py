@@ -16,7 +16,7 @@ from creditplatform.defs.jobs import ingest_job, retrain_job, score_job
 from creditplatform.defs.manual import manual_promotion_job
 from creditplatform.defs.monitoring import drift_report
 from creditplatform.defs.raw import raw_tables
-from creditplatform.defs.resources import MlflowResource, PlatformPaths
+from creditplatform.defs.resources import JsonIOManager, MlflowResource, PlatformPaths, Warehouse
 from creditplatform.defs.retrain import (
     candidate_model,
     evaluation_report,
@@ -24,6 +24,7 @@ from creditplatform.defs.retrain import (
     training_data_unchanged,
     training_splits,
 )
+from creditplatform.defs.run_health import dead_run_sensor
 from creditplatform.defs.scoring import batch_scores
 from creditplatform.defs.sensors import landing_sensor
 from creditplatform.settings import Settings, load_settings
@@ -69,13 +70,17 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             run_failure_alert_sensor,
             check_failure_alert_sensor,
             automation_sensor,
+            dead_run_sensor,
         ],
         # One process per run: every step shares the warehouse file, which DuckDB lets only one
         # process open for writing, and the multiprocess executor costs seconds per step.
         executor=dg.in_process_executor,
         resources={
             "paths": PlatformPaths(data_dir=str(settings.data_dir)),
+            "warehouse": Warehouse(database=str(settings.warehouse_path)),
             "mlflow_tracking": MlflowResource.for_settings(settings),
+            # Records between assets as JSON, never pickle (see JsonIOManager).
+            "io_manager": JsonIOManager(base_dir=str(settings.dagster_storage_dir / "records")),
         },
     )
 

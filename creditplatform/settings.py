@@ -48,6 +48,8 @@ class Settings:
     raw_due_day: int = 5
     # The first model waits for this many matured months.
     min_training_months: int = 6
+    # A month whose ingest run failed or died (not on its contracts) is re-requested this often.
+    ingest_max_retries: int = 2
     alert_webhook_url: str = ""
     mlflow_experiment: str = "creditplatform"
     registered_model: str = "creditplatform-pd"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -17,17 +19,25 @@ if TYPE_CHECKING:  # the registry imports MLflow; the sensors read this module
     from creditplatform.ml.registry import Registry
 
 
+# A reader waits this long for a writer to release the warehouse, then reports it busy.
+WAREHOUSE_WAIT_SECONDS = 15.0
+
+
 def _champion(registry: Registry, now: datetime, retire_after_days: float) -> dict | None:
+    from creditplatform.ml.registry import champion_since
+
     champion = registry.champion()
     if champion is None:
         return None
     trained = datetime.fromtimestamp(champion.creation_timestamp / 1000, tz=UTC)
+    since = champion_since(champion)
     run = registry.client().get_run(champion.run_id) if champion.run_id else None
     metrics = run.data.metrics if run else {}
-    age = (now - trained).total_seconds() / 86400
+    age = (now - since).total_seconds() / 86400
     return {
         "version": int(champion.version),
         "trained_at": trained.isoformat(timespec="seconds"),
+        "champion_since": since.isoformat(timespec="seconds"),
         "age_days": round(age, 3),
         "retirement_due": age > retire_after_days,
         "metrics": {m: metrics.get(f"test_{m}") for m in ("roc_auc", "brier", "ece")},
@@ -35,27 +45,40 @@ def _champion(registry: Registry, now: datetime, retire_after_days: float) -> di
     }
 
 
-def _warehouse_facts(settings: Settings) -> tuple[list[dict], list[str], list[dict]]:
+def connect_when_free(path: Path, wait_seconds: float) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse, retrying while another process holds DuckDB's lock.
+
+    Raises the last ``duckdb.IOException`` once ``wait_seconds`` have passed.
+    """
+    deadline, delay = time.monotonic() + wait_seconds, 0.1
+    while True:
+        try:
+            return duckdb.connect(str(path))
+        except duckdb.IOException:
+            if time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+def _warehouse_facts(con: duckdb.DuckDBPyConnection) -> tuple[list[dict], list[str], list[dict]]:
     """Decisions, ingested months and per-month drift, from whatever tables exist yet."""
-    if not settings.warehouse_path.exists():
-        return [], [], []
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        tables = warehouse_tables(con)
-        decisions = history(con) if "audit.promotions" in tables else []
-        months, drift = [], []
-        if "raw.ingestions" in tables:
-            rows = con.execute("SELECT DISTINCT month FROM raw.ingestions ORDER BY 1").fetchall()
-            months = [row[0] for row in rows]
-        if "monitoring.drift" in tables:
-            rows = con.execute(
-                "SELECT month, max_psi, max_psi_feature, drifted_features, prediction_ks_pvalue, "
-                "month_auc FROM monitoring.drift ORDER BY month"
-            ).fetchall()
-            names = ("month", "max_psi", "max_psi_feature", "drifted_features",
-                     "prediction_ks_pvalue", "month_auc")  # fmt: skip
-            drift = [dict(zip(names, row, strict=True)) for row in rows]
-            for row in drift:
-                row["drifted_features"] = json.loads(row["drifted_features"])
+    tables = warehouse_tables(con)
+    decisions = history(con) if "audit.promotions" in tables else []
+    months, drift = [], []
+    if "raw.ingestions" in tables:
+        rows = con.execute("SELECT DISTINCT month FROM raw.ingestions ORDER BY 1").fetchall()
+        months = [row[0] for row in rows]
+    if "monitoring.drift" in tables:
+        rows = con.execute(
+            "SELECT month, max_psi, max_psi_feature, drifted_features, prediction_ks_pvalue, "
+            "month_auc FROM monitoring.drift ORDER BY month"
+        ).fetchall()
+        names = ("month", "max_psi", "max_psi_feature", "drifted_features",
+                 "prediction_ks_pvalue", "month_auc")  # fmt: skip
+        drift = [dict(zip(names, row, strict=True)) for row in rows]
+        for row in drift:
+            row["drifted_features"] = json.loads(row["drifted_features"])
     return decisions, months, drift
 
 
@@ -65,9 +88,26 @@ def status(
     drift_retrain_months: set[str] = frozenset(),
     now: datetime | None = None,
 ) -> dict:
-    """``drift_retrain_months``: months whose drift report led to a retrain run (run tags)."""
+    """``drift_retrain_months``: months whose drift report led to a retrain run (run tags).
+
+    Status never fails because a writer holds the warehouse: it waits up to
+    ``WAREHOUSE_WAIT_SECONDS``, then reports the warehouse busy with what MLflow alone tells.
+    When it can open the warehouse it first reconciles the registry with the audit trail, so
+    what it reports is the repaired truth.
+    """
+    from creditplatform.ml.promotion import reconcile
+
     now = now or datetime.now(UTC)
-    decisions, months, drift = _warehouse_facts(settings)
+    decisions, months, drift, reconciled = [], [], [], []
+    warehouse = "absent"
+    if settings.warehouse_path.exists():
+        try:
+            with connect_when_free(settings.warehouse_path, WAREHOUSE_WAIT_SECONDS) as con:
+                reconciled = [r.reasons[-1] for r in reconcile(registry, con)]
+                decisions, months, drift = _warehouse_facts(con)
+            warehouse = "ok"
+        except duckdb.IOException as err:
+            warehouse = f"busy: another process holds it ({str(err).splitlines()[0][:120]})"
     for row in drift:
         row["retrain_requested"] = row["month"] in drift_retrain_months
     champion = _champion(registry, now, settings.retire_after_days)
@@ -84,6 +124,8 @@ def status(
             for d in decisions
         ],
         "drift": drift,
+        "warehouse": warehouse,
+        "reconciled": reconciled,
         "freshness": {
             "ingested_months": months,
             "latest_ingested_month": months[-1] if months else None,
@@ -97,6 +139,9 @@ def status(
 
 def render(report: dict) -> str:
     lines = []
+    if report["warehouse"].startswith("busy"):
+        lines.append(f"warehouse {report['warehouse']}: decisions and drift not shown")
+    lines += [f"reconciled: {note}" for note in report["reconciled"]]
     champion = report["champion"]
     if champion is None:
         lines.append("champion: none yet (run the retrain job)")
@@ -104,8 +149,9 @@ def render(report: dict) -> str:
         m = champion["metrics"]
         fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
         lines.append(
-            f"champion: v{champion['version']} trained {champion['trained_at']} "
-            f"({champion['age_days']:.1f} days ago) — test ROC-AUC {fmt(m['roc_auc'])}, "
+            f"champion: v{champion['version']} since {champion['champion_since']} "
+            f"({champion['age_days']:.1f} days), trained {champion['trained_at']} — "
+            f"test ROC-AUC {fmt(m['roc_auc'])}, "
             f"Brier {fmt(m['brier'])}, ECE {fmt(m['ece'])}"
         )
     if report["decisions"]:

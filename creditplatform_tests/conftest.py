@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from creditplatform.synthetic.generate import GenerateOptions, generate_history
@@ -39,7 +40,8 @@ def ingested_history(small_history: Path, tmp_path_factory: pytest.TempPathFacto
     """``small_history`` with 2024-01 already published to the warehouse (the good state)."""
     out = tmp_path_factory.mktemp("ingested_history")
     shutil.copytree(small_history / "landing", out / "landing")
-    result = ingest_month(out / "warehouse.duckdb", out / "landing", "2024-01")
+    with duckdb.connect(str(out / "warehouse.duckdb")) as con:
+        result = ingest_month(con, out / "landing", "2024-01")
     assert result.published, result.failure_message()
     return out
 

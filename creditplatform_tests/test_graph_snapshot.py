@@ -25,6 +25,7 @@ def _partitions(definition) -> str | None:
 
 def describe_graph() -> dict:
     graph = defs.resolve_asset_graph()
+    pools = {key: a.node_def.pool for a in defs.assets for key in a.keys}
     assets = {}
     for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
         node = graph.get(key)
@@ -34,6 +35,7 @@ def describe_graph() -> dict:
             "deps": sorted(k.to_user_string() for k in node.parent_keys),
             "checks": sorted(c.name for c in node.check_keys),
             "blocking_checks": sorted(c.name for c in node.check_keys if graph.get(c).blocking),
+            "pool": pools[key],
         }
     repo = defs.get_repository_def()
     return {
@@ -46,8 +48,9 @@ def describe_graph() -> dict:
 
 def test_asset_graph_matches_snapshot():
     current = describe_graph()
-    if os.environ.get("UPDATE_SNAPSHOTS") == "1" or not SNAPSHOT.exists():
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
         SNAPSHOT.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+    assert SNAPSHOT.exists(), "no snapshot: run with UPDATE_SNAPSHOTS=1 and commit it"
     assert current == json.loads(SNAPSHOT.read_text()), (
         "asset graph changed: if deliberate, rerun with UPDATE_SNAPSHOTS=1 and commit the snapshot"
     )

@@ -4,6 +4,7 @@ orphans dropped, test applicants unlabelled, and the result passes the landing c
 import hashlib
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -61,7 +62,8 @@ def test_split_rule_children_and_contracts(kaggle_dir, tmp_path):
         assert set(bureau["SK_ID_CURR"]) <= ids
         balance = pd.read_csv(landing / month / "bureau_balance.csv")
         assert set(balance["SK_ID_BUREAU"]) <= set(bureau["SK_ID_BUREAU"])
-        result = ingest_month(tmp_path / "w.duckdb", landing, month)
+        with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+            result = ingest_month(con, landing, month)
         assert result.published, result.failure_message()
 
     source_children = pd.read_csv(kaggle_dir / "installments_payments.csv")

@@ -65,4 +65,4 @@ def test_skip_reason_when_nothing_landed(tmp_path):
     )
     result = landing_sensor(context)
     assert isinstance(result, dg.SkipReason)
-    assert "no new or changed complete month" in result.skip_message
+    assert "no new, changed or retryable complete month" in result.skip_message

@@ -82,8 +82,9 @@ def _evaluation(result: dg.ExecuteInProcessResult):
 
 
 @pytest.mark.slow
-def test_promotion_lifecycle(_isolated_data_dir: Path):
+def test_promotion_lifecycle(_isolated_data_dir: Path, monkeypatch: pytest.MonkeyPatch):
     data = _isolated_data_dir
+    monkeypatch.setenv("CREDITPLATFORM_MIN_TRAINING_MONTHS", "4")  # four months of history
     generate_history(data, GenerateOptions(months=4, applications_per_month=8000, seed=21))
     platform = Platform(data)
     for month in MONTHS:

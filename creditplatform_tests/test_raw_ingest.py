@@ -20,7 +20,7 @@ from creditplatform.contracts.report import (
 )
 from creditplatform.defs.partitions import monthly_partitions
 from creditplatform.defs.raw import check_names, raw_key, raw_tables
-from creditplatform.defs.resources import PlatformPaths
+from creditplatform.defs.resources import PlatformPaths, Warehouse
 from creditplatform.homecredit import TABLES
 
 MONTH = "2024-01"
@@ -43,7 +43,10 @@ def run_month(data_dir: Path, month: str = MONTH) -> dg.ExecuteInProcessResult:
         [raw_tables, downstream_reader],
         partition_key=month,
         instance=dg.DagsterInstance.ephemeral(),
-        resources={"paths": PlatformPaths(data_dir=str(data_dir))},
+        resources={
+            "paths": PlatformPaths(data_dir=str(data_dir)),
+            "warehouse": Warehouse(database=str(data_dir / "warehouse.duckdb")),
+        },
         raise_on_error=False,
     )
 

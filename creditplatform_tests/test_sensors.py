@@ -20,7 +20,7 @@ from creditplatform.defs.automation import (
     drift_retrain_sensor,
     staleness_sensor,
 )
-from creditplatform.defs.resources import PlatformPaths
+from creditplatform.defs.resources import MlflowResource, PlatformPaths
 from creditplatform.features.store import build_month
 from creditplatform.settings import load_settings
 from creditplatform.status import expected_latest_month
@@ -34,6 +34,11 @@ def report_drift(instance, month: str, **overrides) -> None:
     instance.report_runless_asset_event(
         dg.AssetMaterialization(asset_key="drift_report", partition=month, metadata=metadata)
     )
+
+
+def staleness(instance, paths: PlatformPaths, cursor=None):
+    mlflow_tracking = MlflowResource.for_settings(load_settings())
+    return tick(staleness_sensor, instance, cursor, paths=paths, mlflow_tracking=mlflow_tracking)
 
 
 def tick(sensor, instance, cursor=None, **resources):
@@ -106,10 +111,10 @@ def test_staleness_requests_the_first_model_when_enough_months_matured(
     _warehouse_with_matured_month(data_copy)
     paths = PlatformPaths(data_dir=str(data_copy))
     monkeypatch.setenv("CREDITPLATFORM_MIN_TRAINING_MONTHS", "2")
-    requests, skip, _ = tick(staleness_sensor, instance, paths=paths)
+    requests, skip, _ = staleness(instance, paths)
     assert requests == [] and "only 1 matured month" in skip
     monkeypatch.setenv("CREDITPLATFORM_MIN_TRAINING_MONTHS", "1")
-    requests, _, _ = tick(staleness_sensor, instance, paths=paths)
+    requests, _, _ = staleness(instance, paths)
     assert requests[0].tags["creditplatform/trigger"] == "staleness"
     assert requests[0].tags["creditplatform/reason"] == "no model yet"
 
@@ -119,10 +124,10 @@ def test_staleness_retrains_an_overdue_model_and_not_a_fresh_one(instance, data_
     paths = PlatformPaths(data_dir=str(data_copy))
     monkeypatch.setenv("CREDITPLATFORM_MIN_TRAINING_MONTHS", "1")
     instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="candidate_model"))
-    requests, skip, _ = tick(staleness_sensor, instance, paths=paths)
+    requests, skip, _ = staleness(instance, paths)
     assert requests == [] and "days old (limit 30)" in skip
     monkeypatch.setenv("CREDITPLATFORM_MODEL_MAX_AGE_DAYS", "0")
-    requests, _, _ = tick(staleness_sensor, instance, paths=paths)
+    requests, _, _ = staleness(instance, paths)
     assert requests and "days old" in requests[0].tags["creditplatform/reason"]
 
 
@@ -131,12 +136,12 @@ def test_overdue_landing_month_is_an_alert_not_a_retrain(instance, data_copy):
     instance.report_runless_asset_event(
         dg.AssetMaterialization(asset_key=["raw", "application"], partition="2024-01")
     )
-    requests, skip, cursor = tick(staleness_sensor, instance, paths=paths)
+    requests, skip, cursor = staleness(instance, paths)
     assert requests == [] and "landing overdue" in skip
     alerts = load_settings().reports_dir / "alerts.jsonl"
     lines = [json.loads(line) for line in alerts.read_text().splitlines()]
     assert lines[-1]["kind"] == "landing_overdue" and lines[-1]["latest_month"] == "2024-01"
-    tick(staleness_sensor, instance, cursor, paths=paths)
+    staleness(instance, paths, cursor)
     assert len(alerts.read_text().splitlines()) == len(lines)  # alerted once per overdue month
 
 

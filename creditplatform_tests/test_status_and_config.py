@@ -16,14 +16,16 @@ from creditplatform.status import render, status
 from creditplatform.warehouse.audit import AuditRecord, append
 
 
-def test_promotions_can_never_interleave():
+def test_instance_needs_no_variable_of_ours(tmp_path, monkeypatch):
+    """dagster.yaml loads with no CREDITPLATFORM_* variable: storage follows the data dir."""
+    monkeypatch.delenv("CREDITPLATFORM_DAGSTER_STORAGE")
+    monkeypatch.delenv("CREDITPLATFORM_DATA_DIR")
+    with dg.DagsterInstance.from_config(str(REPO_ROOT)) as instance:
+        assert instance.root_directory == str(REPO_ROOT / "data" / "dagster")
+        assert instance.run_launcher is not None
     config = yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text())
-    limits = config["run_coordinator"]["config"]["tag_concurrency_limits"]
-    assert {"key": "creditplatform/promotion", "limit": 1} in limits
-    assert {"key": "creditplatform/warehouse", "value": "write", "limit": 1} in limits
     assert config["telemetry"]["enabled"] is False
-    for job in ("retrain_job", "manual_promotion_job"):
-        assert "creditplatform/promotion" in defs.resolve_job_def(job).tags, job
+    assert config["run_monitoring"]["enabled"] is True
 
 
 def test_instance_storage_follows_the_data_dir(tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ import duckdb
 
 from creditplatform.alerts import send_alert
 from creditplatform.defs.jobs import retrain_job
-from creditplatform.defs.resources import PlatformPaths
+from creditplatform.defs.resources import MlflowResource, PlatformPaths
 from creditplatform.ml.retrain_rules import (
     DriftEvidence,
     RetrainRules,
@@ -129,7 +129,9 @@ def _latest_timestamp(instance: dg.DagsterInstance, key: str) -> float | None:
     description="Same numbers as the freshness policies: an overdue (or missing) model is "
     "retrained (trigger=staleness); an old champion is flagged; an overdue month is an alert.",
 )
-def staleness_sensor(context: dg.SensorEvaluationContext, paths: PlatformPaths):
+def staleness_sensor(
+    context: dg.SensorEvaluationContext, paths: PlatformPaths, mlflow_tracking: MlflowResource
+):
     settings = load_settings()
     now = datetime.now(UTC)
     cursor = json.loads(context.cursor) if context.cursor else {}
@@ -150,20 +152,24 @@ def staleness_sensor(context: dg.SensorEvaluationContext, paths: PlatformPaths):
         cursor["alerted_month"] = expected
         notes.append(f"landing overdue: expected {expected}, latest {latest_month} (alerted)")
 
-    promoted_ts = _latest_timestamp(context.instance, "registry_promotion")
-    if (
-        promoted_ts is not None
-        and now.timestamp() - promoted_ts > settings.retire_after_days * 86400
-    ):
-        notes.append(
-            f"champion older than {settings.retire_after_days:.0f} days: flagged for retirement"
-        )
+    champion = mlflow_tracking.registry().champion()
+    if champion is not None:
+        from creditplatform.ml.registry import champion_since
+
+        age = (now - champion_since(champion)).total_seconds() / 86400
+        if age > settings.retire_after_days:
+            notes.append(
+                f"champion v{champion.version} has been champion {age:.0f} days (limit "
+                f"{settings.retire_after_days:.0f}): flagged for retirement"
+            )
 
     model_ts = _latest_timestamp(context.instance, "candidate_model")
     age_days = None if model_ts is None else (now.timestamp() - model_ts) / 86400
     if age_days is None or age_days > settings.model_max_age_days:
         matured = _matured_months(paths, settings)
-        if len(matured) >= settings.min_training_months:
+        if matured is None:
+            notes.append("warehouse busy (a run is writing it): matured months checked next tick")
+        elif len(matured) >= settings.min_training_months:
             reason = "no model yet" if age_days is None else f"model is {age_days:.1f} days old"
             requests.append(
                 dg.RunRequest(
@@ -182,7 +188,9 @@ def staleness_sensor(context: dg.SensorEvaluationContext, paths: PlatformPaths):
     return requests or dg.SkipReason("; ".join(notes))
 
 
-def _matured_months(paths: PlatformPaths, settings: Settings) -> list[str]:
+def _matured_months(paths: PlatformPaths, settings: Settings) -> list[str] | None:
+    """Matured months in the feature store; None while a writer holds the warehouse (a sensor
+    tick must not wait on, or fail because of, a run)."""
     if not paths.warehouse.exists():
         return []
     try:
@@ -190,6 +198,8 @@ def _matured_months(paths: PlatformPaths, settings: Settings) -> list[str]:
             return matured_months(label_share_by_month(con), settings.matured_label_share)
     except duckdb.CatalogException:
         return []  # no feature store yet
+    except duckdb.IOException:
+        return None
 
 
 @dg.run_failure_sensor(

@@ -1,12 +1,11 @@
 """``feature_store``: one month of per-applicant features, published only if its checks pass."""
 
 import dagster as dg
-import duckdb
 
 from creditplatform.defs.automation_conditions import follows_its_month
 from creditplatform.defs.partitions import monthly_partitions
-from creditplatform.defs.raw import WAREHOUSE_WRITE_TAG, raw_key
-from creditplatform.defs.resources import PlatformPaths
+from creditplatform.defs.raw import TRANSIENT_RETRY, raw_key
+from creditplatform.defs.resources import WAREHOUSE_POOL, Warehouse
 from creditplatform.features.catalog import FEATURE_SCHEMA_VERSION, FEATURES
 from creditplatform.features.store import STORE, build_month
 from creditplatform.homecredit import TABLES
@@ -30,15 +29,16 @@ FEATURE_CHECKS = {
         dg.AssetCheckSpec(name, asset="feature_store", blocking=True, description=text)
         for name, text in FEATURE_CHECKS.items()
     ],
-    op_tags=WAREHOUSE_WRITE_TAG,
+    pool=WAREHOUSE_POOL,
+    retry_policy=TRANSIENT_RETRY,
     kinds={"duckdb", "sql"},
     description=f"Per-applicant features (DuckDB SQL over raw/*) in `{STORE}`, "
     f"schema version {FEATURE_SCHEMA_VERSION}, {len(FEATURES)} features.",
 )
-def feature_store(context: dg.AssetExecutionContext, paths: PlatformPaths):
+def feature_store(context: dg.AssetExecutionContext, warehouse: Warehouse):
     month = context.partition_key
     ceiling = load_settings().feature_null_ceiling
-    with duckdb.connect(str(paths.warehouse)) as con:
+    with warehouse.get_connection() as con:
         build = build_month(con, month, ceiling)
     for check in build.checks:
         yield dg.AssetCheckResult(
@@ -50,7 +50,9 @@ def feature_store(context: dg.AssetExecutionContext, paths: PlatformPaths):
         )
     if not build.published:
         failed = [c.description for c in build.checks if not c.passed]
-        raise dg.Failure(f"feature_store {month}: checks failed, not published: {failed}")
+        raise dg.Failure(
+            f"feature_store {month}: checks failed, not published: {failed}", allow_retries=False
+        )
     sparsest = dict(sorted(build.null_rates.items(), key=lambda kv: -kv[1])[:10])
     yield dg.MaterializeResult(
         metadata={

@@ -1,20 +1,22 @@
 """``manual_promotion_job``: promote or roll back a named version by hand, with a reason.
 
-It bypasses the gates on purpose (a model-risk decision taken by a person) and is audited in
-the same table as the automatic decisions, with the reason given.
+It bypasses the gates on purpose (a model-risk decision taken by a person) but not the
+safeguards: the target must carry its lineage tags, its artifact must still hash to the
+SHA-256 recorded at registration, and it must have been evaluated. It runs under the same
+promotion journal as the automatic decisions and is audited in the same table; a refused
+request is audited too.
 """
 
 from datetime import UTC, datetime
 from typing import Literal
 
 import dagster as dg
-import duckdb
 from pydantic import Field
 
-from creditplatform.defs.raw import WAREHOUSE_WRITE_TAG
-from creditplatform.defs.resources import MlflowResource, PlatformPaths
-from creditplatform.defs.retrain import PROMOTION_TAG
+from creditplatform.defs.resources import WAREHOUSE_POOL, MlflowResource, Warehouse
 from creditplatform.warehouse.audit import AuditRecord, append
+
+TRIGGER_TAG = "creditplatform/trigger"
 
 
 class ManualPromotionConfig(dg.Config):
@@ -23,39 +25,52 @@ class ManualPromotionConfig(dg.Config):
     reason: str = Field(min_length=5, description="why (kept in the audit trail)")
 
 
-@dg.op(tags={**PROMOTION_TAG, **WAREHOUSE_WRITE_TAG})
+@dg.op(pool=WAREHOUSE_POOL)
 def set_champion(
     context: dg.OpExecutionContext,
     config: ManualPromotionConfig,
-    paths: PlatformPaths,
+    warehouse: Warehouse,
     mlflow_tracking: MlflowResource,
 ) -> dict:
-    from creditplatform.ml.registry import move_aliases
+    from creditplatform.ml.promotion import execute, new_attempt_id, reconcile
+    from creditplatform.ml.registry import target_problems
 
     registry = mlflow_tracking.registry()
-    target = registry.version(config.version)  # raises if the version does not exist
-    before = registry.champion()
-    now = datetime.now(UTC)
-    move_aliases(registry, int(target.version), before, now.isoformat())
     decision = "promoted" if config.action == "promote" else "rolled_back"
-    record = AuditRecord(
-        decided_at=now,
-        version=config.version,
-        decision=decision,
-        trigger="manual",
-        reasons=[config.reason],
-        gates={"manual": True, "action": config.action},
-        dagster_run_id=context.run_id,
-        data_sha256=target.tags.get("data_sha256", ""),
-        previous_champion=int(before.version) if before else None,
-        champion_after=config.version,
-    )
-    with duckdb.connect(str(paths.warehouse)) as con:
-        append(con, record)
-    context.log.info(f"{decision}: champion v{record.previous_champion} -> v{config.version}")
-    return {"decision": decision, "champion": config.version}
+    with warehouse.get_connection() as con:
+        for repaired in reconcile(registry, con, context.run_id):
+            context.log.warning(f"reconciled v{repaired.version}: {repaired.reasons[-1]}")
+        before = registry.champion()
+        previous = int(before.version) if before else None
+        target, problems = target_problems(registry, config.version)
+        record = AuditRecord(
+            decided_at=datetime.now(UTC),
+            version=config.version,
+            decision=decision,
+            trigger="manual",
+            reasons=[config.reason],
+            gates={"manual": True, "action": config.action},
+            dagster_run_id=context.run_id,
+            data_sha256=target.tags.get("data_sha256", "") if target else "",
+            previous_champion=previous,
+            champion_after=config.version,
+            attempt_id=new_attempt_id(),
+        )
+        if problems:
+            refused = AuditRecord(**{
+                **record.__dict__, "decision": "rejected", "champion_after": previous,
+                "reasons": [config.reason, *(f"refused: {p}" for p in problems)],
+            })  # fmt: skip
+            append(con, refused)
+            raise dg.Failure(
+                f"manual {config.action} of v{config.version} refused: " + "; ".join(problems),
+                allow_retries=False,
+            )
+        execute(registry, con, record)
+    context.log.info(f"{decision}: champion v{previous} -> v{config.version}")
+    return {"decision": decision, "champion": config.version, "previous": previous}
 
 
-@dg.job(tags={**PROMOTION_TAG, "creditplatform/trigger": "manual"})
+@dg.job(tags={TRIGGER_TAG: "manual"})
 def manual_promotion_job():
     set_champion()

@@ -17,8 +17,8 @@ import pandas as pd
 
 from creditplatform.defs.automation_conditions import follows_its_month
 from creditplatform.defs.partitions import monthly_partitions
-from creditplatform.defs.raw import WAREHOUSE_WRITE_TAG
-from creditplatform.defs.resources import MlflowResource, PlatformPaths
+from creditplatform.defs.raw import TRANSIENT_RETRY
+from creditplatform.defs.resources import WAREHOUSE_POOL, MlflowResource, Warehouse
 from creditplatform.features.catalog import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from creditplatform.features.store import STORE
 from creditplatform.ml.lineage import frame_sha256
@@ -124,14 +124,15 @@ def record_drift(con: duckdb.DuckDBPyConnection, row: dict) -> None:
             description="No feature with PSI >= 0.2 and no prediction drift (KS p < 0.05).",
         )
     ],
-    op_tags=WAREHOUSE_WRITE_TAG,
+    pool=WAREHOUSE_POOL,
+    retry_policy=TRANSIENT_RETRY,
     kinds={"evidently", "duckdb"},
     description="PSI/KS per feature and prediction drift vs the champion's training rows; the "
     "month's AUC under the champion once its outcomes are in. Evidently HTML + JSON under "
     "reports/drift/<month>/.",
 )
 def drift_report(
-    context: dg.AssetExecutionContext, paths: PlatformPaths, mlflow_tracking: MlflowResource
+    context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow_tracking: MlflowResource
 ):
     from creditplatform.ml.drift import feature_drift, ks_test
     from creditplatform.ml.metrics import classification_metrics
@@ -150,7 +151,7 @@ def drift_report(
     model = load_verified(registry, champion)
     window = champion.tags.get("window", "").split(",")
     version = int(champion.version)
-    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+    with warehouse.get_connection() as con:
         reference = load_split(con, champion.tags["data_sha256"], "train")
         # Keyed by the rows as they are now, so a rebuilt feature month can never be served
         # stale scores.
@@ -211,7 +212,7 @@ def drift_report(
         "features": [d.__dict__ | {"band": d.band} for d in drifts],
     }
     (out_dir / "drift.json").write_text(json.dumps(payload, indent=2))
-    with duckdb.connect(str(paths.warehouse)) as con:
+    with warehouse.get_connection() as con:
         if fresh_reference:
             store_reference_scores(con, version, data_sha256, ref_scores)
         record_drift(

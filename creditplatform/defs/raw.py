@@ -19,13 +19,17 @@ from creditplatform.contracts.report import (
     TableReport,
 )
 from creditplatform.defs.partitions import monthly_partitions
-from creditplatform.defs.resources import PlatformPaths
+from creditplatform.defs.resources import WAREHOUSE_POOL, PlatformPaths, Warehouse
 from creditplatform.homecredit import TABLES, TableSpec
 from creditplatform.warehouse.ingest import MonthIngest, ingest_month, raw_ref
 from creditplatform.warehouse.landing import LandingError
 
 RAW_GROUP = "raw"
-WAREHOUSE_WRITE_TAG = {"creditplatform/warehouse": "write"}
+
+
+# Transient failures (a DuckDB lock held past the resource's own back-off, a file still being
+# copied) are retried; contract failures are final (``allow_retries=False``).
+TRANSIENT_RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL)
 
 
 def raw_key(table: str) -> dg.AssetKey:
@@ -104,21 +108,26 @@ def _materialization(result: MonthIngest, table: str) -> dg.MaterializeResult:
     ],
     check_specs=_check_specs(),
     partitions_def=monthly_partitions,
-    op_tags=WAREHOUSE_WRITE_TAG,
+    pool=WAREHOUSE_POOL,
+    retry_policy=TRANSIENT_RETRY,
     name="raw_tables",
 )
-def raw_tables(context: dg.AssetExecutionContext, paths: PlatformPaths):
+def raw_tables(context: dg.AssetExecutionContext, paths: PlatformPaths, warehouse: Warehouse):
     month = context.partition_key
     try:
-        result = ingest_month(paths.warehouse, paths.landing_dir, month, context.run_id)
+        with warehouse.get_connection() as con:
+            result = ingest_month(con, paths.landing_dir, month, context.run_id)
     except LandingError as err:
-        raise dg.Failure(description=str(err), metadata={"month": month}) from err
+        raise dg.Failure(
+            description=str(err), metadata={"month": month}, allow_retries=False
+        ) from err
     yield from _check_results(result)
     if not result.published:
         failed = {t: len(r.violations) for t, r in result.reports.items() if r.violations}
         raise dg.Failure(
             description=result.failure_message(),
             metadata={"month": month, "violations_per_table": dg.MetadataValue.json(failed)},
+            allow_retries=False,
         )
     context.log.info(
         "month %s published: %s",

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dagster as dg
+import duckdb
+from dagster_duckdb import DuckDBResource
 
+from creditplatform.ml.records import decode_record, encode_record
 from creditplatform.settings import Settings
 
 if TYPE_CHECKING:
     from creditplatform.ml.registry import Registry
 
+# The one pool every step that opens the warehouse or moves the champion alias declares;
+# its limit (1) is `concurrency: pools: default_limit` in dagster.yaml.
+WAREHOUSE_POOL = "warehouse"
+
 
 class PlatformPaths(dg.ConfigurableResource):
-    """Where the landing drops are read and where the DuckDB warehouse lives."""
+    """Where the landing drops are read and where generated state lives."""
 
     data_dir: str
 
@@ -25,6 +36,56 @@ class PlatformPaths(dg.ConfigurableResource):
     @property
     def warehouse(self) -> Path:
         return Path(self.data_dir) / "warehouse.duckdb"
+
+
+class Warehouse(DuckDBResource):
+    """The DuckDB warehouse, opened through dagster-duckdb (it backs off on lock errors).
+
+    The library's context manager does not close the connection when the body raises; a
+    connection left to the garbage collector would keep DuckDB's file lock, so we close it.
+    """
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        Path(self.database).parent.mkdir(parents=True, exist_ok=True)
+        with super().get_connection() as con:
+            try:
+                yield con
+            finally:
+                con.close()
+
+
+class JsonIOManager(dg.ConfigurableIOManager):
+    """Stores the small records the retrain assets hand each other as JSON, never pickle.
+
+    Dagster's default IO manager unpickles whatever file sits in its storage dir, so a crafted
+    file there would run code on load; JSON of an allow-list of record types cannot. Dagster
+    ships no JSON IO manager for plain records, hence this one. Writes are atomic (temp file +
+    rename), so a process killed mid-write leaves the previous value.
+    """
+
+    base_dir: str
+
+    def _path(self, context: dg.InputContext | dg.OutputContext) -> Path:
+        key = context.asset_key.path if context.has_asset_key else [context.step_key, context.name]
+        return Path(self.base_dir, *key).with_suffix(".json")
+
+    def handle_output(self, context: dg.OutputContext, obj) -> None:
+        if obj is None:
+            return
+        path = self._path(context)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".json.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(encode_record(obj), indent=2))
+        os.replace(tmp, path)
+
+    def load_input(self, context: dg.InputContext):
+        path = self._path(context.upstream_output) if context.upstream_output else None
+        if path is None or not path.exists():
+            raise dg.Failure(
+                f"no stored value for {context.asset_key.to_user_string()}: materialise it first"
+            )
+        return decode_record(json.loads(path.read_text()))
 
 
 class MlflowResource(dg.ConfigurableResource):

@@ -9,22 +9,24 @@ the code location (the UI, the daemon, each run) would otherwise pay ~5 s to imp
 from datetime import UTC, datetime
 
 import dagster as dg
-import duckdb
 
-from creditplatform.defs.raw import WAREHOUSE_WRITE_TAG
-from creditplatform.defs.resources import MlflowResource, PlatformPaths
+from creditplatform.crashpoints import crashpoint
+from creditplatform.defs.resources import WAREHOUSE_POOL, MlflowResource, Warehouse
 from creditplatform.features.catalog import FEATURE_SCHEMA_VERSION, FEATURES
 from creditplatform.features.store import STORE
-from creditplatform.ml.gates import decide
 from creditplatform.ml.lineage import frame_sha256
 from creditplatform.ml.records import CandidateInfo, EvaluationInfo, ModelParams, SplitsInfo
-from creditplatform.ml.splits import assign_splits, check_splits, matured_months
+from creditplatform.ml.splits import (
+    assign_splits,
+    check_splits,
+    history_shortfall,
+    matured_months,
+)
 from creditplatform.ml.training_data import label_share_by_month, load_split, save_splits
 from creditplatform.settings import load_settings
-from creditplatform.warehouse.audit import AuditRecord, append
+from creditplatform.warehouse.audit import AuditRecord
 
 TRAINING_GROUP = "training"
-PROMOTION_TAG = {"creditplatform/promotion": "registry"}
 SPLIT_CHECKS = {
     "no_applicant_in_two_splits": "Every applicant is in exactly one split.",
     "oot_after_training_months": "The out-of-time month is strictly after the training months.",
@@ -43,20 +45,25 @@ def trigger_of(context: dg.AssetExecutionContext) -> str:
         dg.AssetCheckSpec(n, asset="training_splits", blocking=True, description=d)
         for n, d in SPLIT_CHECKS.items()
     ],
-    op_tags=WAREHOUSE_WRITE_TAG,
+    pool=WAREHOUSE_POOL,
     kinds={"duckdb"},
     description="Matured months split by applicant (stable hash) into train/valid/test, with "
-    "the newest matured month held out as out-of-time; the training frame's SHA-256 names it.",
+    "the newest matured month held out as out-of-time; the training frame's SHA-256 names it. "
+    "A first model (no champion yet) needs the configured minimum of matured months, whatever "
+    "triggered the run.",
 )
-def training_splits(context: dg.AssetExecutionContext, paths: PlatformPaths):
+def training_splits(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow_tracking: MlflowResource
+):
     settings = load_settings()
-    with duckdb.connect(str(paths.warehouse)) as con:
+    has_champion = mlflow_tracking.registry().champion() is not None
+    with warehouse.get_connection() as con:
         matured = matured_months(label_share_by_month(con), settings.matured_label_share)
         window = matured[-settings.training_window_months :]
-        if len(window) < 2:
-            raise dg.Failure(
-                f"training needs at least 2 matured months in {STORE}; found {matured or 'none'}"
-            )
+        problem = history_shortfall(len(window), has_champion, settings.min_training_months)
+        if problem:
+            raise dg.Failure(f"training_splits: {problem}; matured: {matured or 'none'}",
+                             allow_retries=False)  # fmt: skip
         features = con.execute(
             f"SELECT * FROM {STORE} WHERE month IN ({', '.join('?' * len(window))})", window
         ).df()
@@ -98,10 +105,11 @@ def training_splits(context: dg.AssetExecutionContext, paths: PlatformPaths):
 @dg.asset_check(
     asset=training_splits,
     blocking=True,
+    pool=WAREHOUSE_POOL,
     description="Training rows still hash to the SHA-256 recorded when the split was made.",
 )
-def training_data_unchanged(paths: PlatformPaths, training_splits: SplitsInfo):
-    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+def training_data_unchanged(warehouse: Warehouse, training_splits: SplitsInfo):
+    with warehouse.get_connection() as con:
         current = frame_sha256(load_split(con, training_splits.split_set, "train"))
     return dg.AssetCheckResult(
         passed=current == training_splits.data_sha256,
@@ -128,6 +136,7 @@ class TrainConfig(dg.Config):
 
 @dg.asset(
     group_name=TRAINING_GROUP,
+    pool=WAREHOUSE_POOL,
     kinds={"sklearn", "mlflow"},
     description="HistGradientBoosting pipeline fitted on train, isotonic-calibrated on valid, "
     "plus a logistic baseline; logged to MLflow and registered as a new version.",
@@ -136,18 +145,23 @@ def candidate_model(
     context: dg.AssetExecutionContext,
     config: TrainConfig,
     training_splits: SplitsInfo,
-    paths: PlatformPaths,
+    warehouse: Warehouse,
     mlflow_tracking: MlflowResource,
 ) -> dg.Output[CandidateInfo]:
     import mlflow
 
     from creditplatform.ml.metrics import classification_metrics
     from creditplatform.ml.model import predict_pd, to_model_frame, train
-    from creditplatform.ml.registry import git_commit, log_sklearn_model, register
+    from creditplatform.ml.registry import (
+        artifact_sha256,
+        git_commit,
+        log_sklearn_model,
+        register,
+    )
 
     settings = load_settings()
     params = ModelParams(seed=settings.seed, **config.model_dump())
-    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+    with warehouse.get_connection() as con:
         train_x = load_split(con, training_splits.split_set, "train")
         valid_x = load_split(con, training_splits.split_set, "valid")
     if frame_sha256(train_x) != training_splits.data_sha256:
@@ -166,6 +180,7 @@ def candidate_model(
         "window": ",".join(training_splits.window),
     }
     with registry.run(f"candidate-{context.run_id[:8]}", tags) as run:
+        crashpoint("fit")
         models = train(train_x, train_y, valid_x, valid_y, params)
         mlflow.log_params(params.as_dict())
         for label, model in (("model", models.model), ("baseline", models.baseline)):
@@ -181,7 +196,11 @@ def candidate_model(
         baseline = log_sklearn_model(
             models.baseline, "baseline", example, lambda x: predict_pd(models.baseline, x)
         )
-        version = register(registry, info.model_uri, tags)
+        baseline_tags = {
+            "baseline_uri": baseline.model_uri,
+            "baseline_sha256": artifact_sha256(baseline.model_uri),
+        }
+        version = register(registry, info.model_uri, {**tags, **baseline_tags})
         run_id = run.info.run_id
     candidate = CandidateInfo(
         version=int(version.version),
@@ -214,6 +233,7 @@ def candidate_model(
 
 @dg.asset(
     group_name=TRAINING_GROUP,
+    pool=WAREHOUSE_POOL,
     kinds={"mlflow"},
     description="Candidate, current champion and baseline scored on the same test and "
     "out-of-time rows in one run; HTML + JSON report under reports/evaluation/<version>/.",
@@ -221,26 +241,25 @@ def candidate_model(
 def evaluation_report(
     context: dg.AssetExecutionContext,
     candidate_model: CandidateInfo,
-    paths: PlatformPaths,
+    warehouse: Warehouse,
     mlflow_tracking: MlflowResource,
 ) -> dg.Output[EvaluationInfo]:
-    import mlflow
-
     from creditplatform.ml import evaluation as ev
     from creditplatform.ml.model import predict_pd
-    from creditplatform.ml.registry import load_verified
+    from creditplatform.ml.registry import load_verified, load_verified_baseline
 
     settings = load_settings()
     registry = mlflow_tracking.registry()
     client = registry.client()
-    models = {"candidate": load_verified(registry, registry.version(candidate_model.version))}
+    candidate_version = registry.version(candidate_model.version)
+    models = {"candidate": load_verified(registry, candidate_version)}
     champion = registry.champion()
     if champion is not None and int(champion.version) != candidate_model.version:
         models["champion"] = load_verified(registry, champion)
     else:
         champion = None
-    models["baseline"] = mlflow.sklearn.load_model(candidate_model.baseline_uri)
-    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+    models["baseline"] = load_verified_baseline(registry, candidate_version)
+    with warehouse.get_connection() as con:
         frames = {
             s: load_split(con, candidate_model.data_sha256, s) for s in ("test", "oot", "valid")
         }
@@ -299,74 +318,73 @@ def evaluation_report(
     )
 
 
-def _gates_markdown(decision) -> str:
+def _gates_markdown(gates: dict) -> str:
     rows = ["| gate | passed | candidate | reference | limit |", "|---|---|---|---|---|"]
-    for g in decision.gates:
-        ref = "" if g.reference is None else f"{g.reference:.5f}"
-        lim = "" if g.limit is None else f"{g.limit:.5f}"
+    for g in gates.get("gates", []):
+        ref = "" if g["reference"] is None else f"{g['reference']:.5f}"
+        lim = "" if g["limit"] is None else f"{g['limit']:.5f}"
         rows.append(
-            f"| {g.name} | {'yes' if g.passed else 'NO'} | {g.candidate:.5f} | {ref} | {lim} |"
+            f"| {g['name']} | {'yes' if g['passed'] else 'NO'} | {g['candidate']:.5f} | {ref} "
+            f"| {lim} |"
         )
     return "\n".join(rows)
 
 
 @dg.asset(
     group_name=TRAINING_GROUP,
-    op_tags={**PROMOTION_TAG, **WAREHOUSE_WRITE_TAG},
+    pool=WAREHOUSE_POOL,
     kinds={"mlflow", "duckdb"},
-    description="Champion–challenger gates; on pass the aliases move (challenger, then "
-    "champion last); every decision is appended to audit.promotions.",
+    description="Champion–challenger gates on a fresh comparison; on pass the aliases move "
+    "(challenger, then champion last) under the promotion journal; every attempt is audited "
+    "in audit.promotions.",
 )
 def registry_promotion(
     context: dg.AssetExecutionContext,
     evaluation_report: EvaluationInfo,
-    paths: PlatformPaths,
+    warehouse: Warehouse,
     mlflow_tracking: MlflowResource,
 ) -> dg.Output[dict]:
-    from creditplatform.ml.registry import move_aliases
+    from creditplatform.ml.promotion import execute, gated_decision, new_attempt_id, reconcile
+    from creditplatform.ml.registry import missing_lineage
 
     settings = load_settings()
     registry = mlflow_tracking.registry()
-    test = evaluation_report.metrics["test"]
     candidate = evaluation_report.candidate
-    decision = decide(
-        test["candidate"], test["baseline"], test.get("champion"), settings.gate_relative_tolerance
-    )
-    before = registry.champion()
-    now = datetime.now(UTC)
-    if decision.promote:
-        move_aliases(registry, candidate.version, before, now.isoformat())
-    after = registry.champion()
-    record = AuditRecord(
-        decided_at=now,
-        version=candidate.version,
-        decision="promoted" if decision.promote else "rejected",
-        trigger=trigger_of(context),
-        reasons=decision.reasons,
-        gates=decision.as_dict(),
-        dagster_run_id=context.run_id,
-        data_sha256=candidate.data_sha256,
-        previous_champion=int(before.version) if before else None,
-        champion_after=int(after.version) if after else None,
-    )
-    try:
-        with duckdb.connect(str(paths.warehouse)) as con:
-            append(con, record)
-    except Exception:
-        # An unaudited promotion must not stand: put the previous champion back.
-        if decision.promote and before is not None:
-            move_aliases(registry, int(before.version), None, now.isoformat())
-        raise
+    with warehouse.get_connection() as con:
+        for repaired in reconcile(registry, con, context.run_id):
+            context.log.warning(f"reconciled v{repaired.version}: {repaired.reasons[-1]}")
+        before = registry.champion()
+        champion_now = int(before.version) if before else None
+        decision, reasons, gates = gated_decision(
+            evaluation_report, champion_now,
+            missing_lineage(registry.version(candidate.version)),
+            settings.gate_relative_tolerance,
+        )  # fmt: skip
+        record = AuditRecord(
+            decided_at=datetime.now(UTC),
+            version=candidate.version,
+            decision=decision,
+            trigger=trigger_of(context),
+            reasons=reasons,
+            gates=gates,
+            dagster_run_id=context.run_id,
+            data_sha256=candidate.data_sha256,
+            previous_champion=champion_now,
+            champion_after=candidate.version if decision == "promoted" else champion_now,
+            attempt_id=new_attempt_id(),
+        )
+        execute(registry, con, record)
     return dg.Output(
-        {"version": candidate.version, "decision": record.decision, "reasons": decision.reasons,
+        {"version": candidate.version, "decision": decision, "reasons": reasons,
          "champion": record.champion_after},
         metadata={
-            "decision": record.decision,
+            "decision": decision,
             "candidate_version": dg.MetadataValue.int(candidate.version),
-            "champion_before": dg.MetadataValue.int(record.previous_champion or 0),
+            "champion_before": dg.MetadataValue.int(champion_now or 0),
             "champion_after": dg.MetadataValue.int(record.champion_after or 0),
-            "gates": dg.MetadataValue.md(_gates_markdown(decision)),
-            "reasons": dg.MetadataValue.json(decision.reasons),
+            "gates": dg.MetadataValue.md(_gates_markdown(gates)),
+            "reasons": dg.MetadataValue.json(reasons),
             "trigger": record.trigger,
+            "attempt_id": record.attempt_id,
         },
     )  # fmt: skip

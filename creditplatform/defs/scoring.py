@@ -4,12 +4,11 @@ import time
 from datetime import UTC, datetime
 
 import dagster as dg
-import duckdb
 
 from creditplatform.defs.automation_conditions import follows_its_month
 from creditplatform.defs.partitions import monthly_partitions
-from creditplatform.defs.raw import WAREHOUSE_WRITE_TAG
-from creditplatform.defs.resources import MlflowResource, PlatformPaths
+from creditplatform.defs.raw import TRANSIENT_RETRY
+from creditplatform.defs.resources import WAREHOUSE_POOL, MlflowResource, Warehouse
 from creditplatform.features.store import STORE
 
 SCORES = "scores.batch_scores"
@@ -20,28 +19,39 @@ SCORES = "scores.batch_scores"
     partitions_def=monthly_partitions,
     automation_condition=follows_its_month(),
     deps=["feature_store", "registry_promotion"],
-    op_tags=WAREHOUSE_WRITE_TAG,
+    pool=WAREHOUSE_POOL,
+    retry_policy=TRANSIENT_RETRY,
     kinds={"duckdb", "mlflow"},
     description=f"PD of every application of the month under the champion, in `{SCORES}`; "
     "each row carries the model version.",
 )
 def batch_scores(
-    context: dg.AssetExecutionContext, paths: PlatformPaths, mlflow_tracking: MlflowResource
+    context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow_tracking: MlflowResource
 ) -> dg.MaterializeResult:
     from creditplatform.ml.model import predict_pd
+    from creditplatform.ml.promotion import reconcile
     from creditplatform.ml.registry import ArtifactTampered, NoChampion, load_champion
 
     month = context.partition_key
-    try:
-        champion, model = load_champion(mlflow_tracking.registry())
-    except (NoChampion, ArtifactTampered) as err:
-        raise dg.Failure(description=f"batch_scores {month}: {err}") from err
-    with duckdb.connect(str(paths.warehouse)) as con:
+    registry = mlflow_tracking.registry()
+    with warehouse.get_connection() as con:
+        # Score only with a champion the audit trail agrees with (repair a crashed promotion).
+        for repaired in reconcile(registry, con, context.run_id):
+            context.log.warning(f"reconciled v{repaired.version}: {repaired.reasons[-1]}")
+        try:
+            champion, model = load_champion(registry)
+        except (NoChampion, ArtifactTampered) as err:
+            raise dg.Failure(
+                description=f"batch_scores {month}: {err}", allow_retries=False
+            ) from err
         frame = con.execute(
             f"SELECT * FROM {STORE} WHERE month = ? ORDER BY SK_ID_CURR", [month]
         ).df()
         if frame.empty:
-            raise dg.Failure(f"batch_scores {month}: no features for this month in {STORE}")
+            raise dg.Failure(
+                f"batch_scores {month}: no features for this month in {STORE}",
+                allow_retries=False,
+            )
         started = time.perf_counter()
         scores = frame[["SK_ID_CURR"]].assign(
             month=month,

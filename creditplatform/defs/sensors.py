@@ -1,13 +1,49 @@
-"""``landing_sensor``: one ingest run per new complete month, and again when its files change."""
+"""``landing_sensor``: one ingest run per new complete month, again when its files change, and
+again (bounded) when its last run failed or died for a reason other than its contracts."""
 
 import json
 
 import dagster as dg
 
+from creditplatform.alerts import send_alert
 from creditplatform.defs.jobs import ingest_job
 from creditplatform.defs.partitions import monthly_partitions
 from creditplatform.defs.resources import PlatformPaths
-from creditplatform.warehouse.landing import complete_months, month_checksum, month_fingerprint
+from creditplatform.settings import load_settings
+from creditplatform.warehouse.landing import (
+    complete_months,
+    ingest_retry,
+    month_checksum,
+    month_fingerprint,
+)
+
+TRIGGER = "creditplatform/trigger"
+LANDING_SHA = "creditplatform/landing_sha256"
+
+
+def _last_ingest(instance: dg.DagsterInstance, month: str) -> tuple[bool, bool]:
+    """(the month's latest ingest run failed, it failed on a contract check)."""
+    runs = instance.get_runs(
+        dg.RunsFilter(job_name=ingest_job.name, tags={"dagster/partition": month}), limit=1
+    )
+    if not runs or runs[0].status != dg.DagsterRunStatus.FAILURE:
+        return False, False
+    checks = instance.get_records_for_run(
+        runs[0].run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ).records
+    contract_failed = any(
+        not r.event_log_entry.dagster_event.event_specific_data.passed for r in checks
+    )
+    return True, contract_failed
+
+
+def _request(month: str, checksum: str, attempt: int) -> dg.RunRequest:
+    suffix = f":retry{attempt}" if attempt else ""
+    return dg.RunRequest(
+        run_key=f"{month}:{checksum[:16]}{suffix}",
+        partition_key=month,
+        tags={LANDING_SHA: checksum, TRIGGER: "landing" if not attempt else "landing_retry"},
+    )
 
 
 @dg.sensor(
@@ -15,14 +51,17 @@ from creditplatform.warehouse.landing import complete_months, month_checksum, mo
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Requests ingest_job for each landing month with a _SUCCESS marker; a month "
-    "whose files' SHA-256 changed is requested again.",
+    "whose files' SHA-256 changed is requested again; a month whose last run failed or died "
+    "(not on its contracts) is retried a bounded number of times, then alerted.",
 )
 def landing_sensor(context: dg.SensorEvaluationContext, paths: PlatformPaths):
-    """The cursor keeps, per month, the file fingerprint and the checksum last requested.
+    """The cursor keeps, per month, the file fingerprint, the checksum last requested and the
+    retries made for that checksum.
 
     Hashing gigabytes every tick would be wasteful, so the SHA-256 is recomputed only when a
     file's size or modification time changed; an identical re-drop then requests nothing.
     """
+    settings = load_settings()
     cursor: dict[str, dict] = json.loads(context.cursor) if context.cursor else {}
     known = set(monthly_partitions.get_partition_keys())
     requests = []
@@ -33,23 +72,27 @@ def landing_sensor(context: dg.SensorEvaluationContext, paths: PlatformPaths):
         folder = paths.landing_dir / month
         fingerprint = json.loads(json.dumps(month_fingerprint(folder)))
         previous = cursor.get(month, {})
-        if previous.get("fingerprint") == fingerprint:
-            continue
-        checksum = month_checksum(folder)
-        cursor[month] = {"fingerprint": fingerprint, "sha256": checksum}
-        if previous.get("sha256") == checksum:
-            continue
-        requests.append(
-            dg.RunRequest(
-                run_key=f"{month}:{checksum[:16]}",
-                partition_key=month,
-                tags={
-                    "creditplatform/landing_sha256": checksum,
-                    "creditplatform/trigger": "landing",
-                },
+        if previous.get("fingerprint") != fingerprint:
+            checksum = month_checksum(folder)
+            cursor[month] = {"fingerprint": fingerprint, "sha256": checksum}
+            if previous.get("sha256") != checksum:
+                requests.append(_request(month, checksum, 0))
+                continue
+        state = cursor[month]
+        failed, contract_failed = _last_ingest(context.instance, month)
+        retries = state.get("retries", 0)
+        action = ingest_retry(failed, contract_failed, retries, settings.ingest_max_retries)
+        if action == "retry":
+            state["retries"] = retries + 1
+            requests.append(_request(month, state["sha256"], retries + 1))
+        elif action == "give_up" and not state.get("gave_up"):
+            state["gave_up"] = True
+            send_alert(
+                settings.reports_dir / "alerts.jsonl",
+                settings.alert_webhook_url,
+                {"kind": "ingest_gave_up", "month": month, "retries": retries},
             )
-        )
     context.update_cursor(json.dumps(cursor, sort_keys=True))
     if not requests:
-        return dg.SkipReason("no new or changed complete month in the landing folder")
+        return dg.SkipReason("no new, changed or retryable complete month in the landing folder")
     return requests

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 
 @dataclass(frozen=True)
@@ -58,3 +58,33 @@ class EvaluationInfo:
     champion_version: int | None
     metrics: dict  # set -> model -> metric -> value
     report_dir: str
+
+
+# The record types an asset may hand another through the JSON IO manager; nothing else decodes.
+RECORD_TYPES = {cls.__name__: cls for cls in (SplitsInfo, CandidateInfo, EvaluationInfo)}
+
+
+def encode_record(obj) -> dict:
+    """``{"type": name, "value": ...}`` for a record, or a plain JSON value as type ``json``."""
+    name = type(obj).__name__
+    if name in RECORD_TYPES and isinstance(obj, RECORD_TYPES[name]):
+        return {"type": name, "value": asdict(obj)}
+    return {"type": "json", "value": obj}
+
+
+def _build(cls, value: dict):
+    kwargs = {}
+    for spec in fields(cls):
+        item = value[spec.name]
+        kwargs[spec.name] = _build(CandidateInfo, item) if spec.name == "candidate" else item
+    return cls(**kwargs)
+
+
+def decode_record(payload: dict):
+    """The inverse of ``encode_record``; an unknown type is refused, never instantiated."""
+    kind, value = payload.get("type"), payload.get("value")
+    if kind == "json":
+        return value
+    if kind not in RECORD_TYPES:
+        raise ValueError(f"refusing to decode a stored value of unknown type {kind!r}")
+    return _build(RECORD_TYPES[kind], value)

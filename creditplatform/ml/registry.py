@@ -7,11 +7,14 @@ checked again before the model is ever loaded for scoring.
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import mlflow
@@ -22,7 +25,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
+from creditplatform.crashpoints import crashpoint
 from creditplatform.ml.lineage import directory_sha256
+from creditplatform.processes import process_alive
 from creditplatform.settings import REPO_ROOT
 
 # Types our pipelines pickle that skops does not trust by default, each reviewed: our own
@@ -38,6 +43,13 @@ TRUSTED_TYPES = [
 ]
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+HOST_TAG = "creditplatform.host"
+PID_TAG = "creditplatform.pid"
+# A version may become champion only if it carries all of these (set at creation, atomically).
+LINEAGE_TAGS = (
+    "data_sha256", "training_rows", "label_rate", "feature_schema_version", "git_commit",
+    "dagster_run_id", "trigger", "artifact_sha256",
+)  # fmt: skip
 
 
 class ArtifactTampered(Exception):
@@ -76,9 +88,17 @@ class Registry:
 
     @contextmanager
     def run(self, run_name: str, tags: dict[str, str]) -> Iterator[mlflow.ActiveRun]:
-        """An MLflow run that is always ended, FAILED if the block raised."""
+        """An MLflow run that is always ended, FAILED if the block raised.
+
+        A process killed with SIGKILL cannot end its run; the next run closes such orphans as
+        FAILED (``close_orphaned_runs``), so the MLflow UI never shows a dead run as RUNNING.
+        """
         experiment_id = self.experiment_id()
-        active = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags)
+        close_orphaned_runs(self.client(), experiment_id)
+        owner = {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+        active = mlflow.start_run(
+            experiment_id=experiment_id, run_name=run_name, tags={**tags, **owner}
+        )
         try:
             yield active
         except BaseException:
@@ -132,30 +152,74 @@ def logged_model_dir(model_id: str) -> Path:
     return Path(location.removeprefix("file://"))
 
 
-def register(registry: Registry, model_uri: str, tags: dict[str, str]) -> ModelVersion:
-    version = mlflow.register_model(model_uri, registry.model_name, tags=tags)
+def close_orphaned_runs(client: MlflowClient, experiment_id: str) -> list[str]:
+    """End as FAILED the RUNNING runs whose process (on this host) no longer exists."""
+    closed = []
+    host = socket.gethostname()
+    for run in client.search_runs([experiment_id], "attributes.status = 'RUNNING'"):
+        tags = run.data.tags
+        if tags.get(HOST_TAG) != host or not tags.get(PID_TAG, "").isdigit():
+            continue
+        if not process_alive(int(tags[PID_TAG]), run.info.start_time / 1000):
+            client.set_tag(run.info.run_id, "creditplatform.closed_because", "process died")
+            client.set_terminated(run.info.run_id, status="FAILED")
+            closed.append(run.info.run_id)
+    return closed
+
+
+def artifact_sha256(model_uri: str) -> str:
+    """SHA-256 of a logged model's files, as downloaded (what a later load will check)."""
     with tempfile.TemporaryDirectory() as tmp:
-        digest = directory_sha256(
-            Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=tmp))
-        )
-    registry.client().set_model_version_tag(
-        registry.model_name, version.version, "artifact_sha256", digest
+        return directory_sha256(Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=tmp)))
+
+
+def register(registry: Registry, model_uri: str, tags: dict[str, str]) -> ModelVersion:
+    """Register a version with every lineage tag, its artifact hash included, at creation.
+
+    MLflow writes a version and its tags in one database transaction, so no reader (and no
+    crash) can see a READY version without its artifact SHA-256.
+    """
+    digest = artifact_sha256(model_uri)
+    crashpoint("registration")
+    version = mlflow.register_model(
+        model_uri, registry.model_name, tags={**tags, "artifact_sha256": digest}
     )
     return registry.version(int(version.version))
 
 
+def missing_lineage(version: ModelVersion) -> list[str]:
+    """Lineage tags this version lacks (it can never become champion while any is missing)."""
+    return [tag for tag in LINEAGE_TAGS if not version.tags.get(tag)]
+
+
+def _verified_load(uri: str, expected: str | None, what: str, load: bool = True):
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(mlflow.artifacts.download_artifacts(uri, dst_path=tmp))
+        actual = directory_sha256(local)
+        if not expected or actual != expected:
+            raise ArtifactTampered(
+                f"{what}: artifact SHA-256 {actual} does not match the {expected} recorded at "
+                "registration; refusing to load it"
+            )
+        return mlflow.sklearn.load_model(str(local)) if load else None
+
+
 def load_verified(registry: Registry, version: ModelVersion):
     """Download, check the artifact hash recorded at registration, then load."""
-    expected = version.tags.get("artifact_sha256")
-    with tempfile.TemporaryDirectory() as tmp:
-        local = Path(mlflow.artifacts.download_artifacts(version.source, dst_path=tmp))
-        actual = directory_sha256(local)
-        if expected is None or actual != expected:
-            raise ArtifactTampered(
-                f"model {registry.model_name} v{version.version}: artifact SHA-256 {actual} does "
-                f"not match the {expected} recorded at registration; refusing to load it"
-            )
-        return mlflow.sklearn.load_model(str(local))
+    return _verified_load(
+        version.source,
+        version.tags.get("artifact_sha256"),
+        f"model {registry.model_name} v{version.version}",
+    )
+
+
+def load_verified_baseline(registry: Registry, version: ModelVersion):
+    """The logistic baseline logged with ``version``, checked against its recorded SHA-256."""
+    return _verified_load(
+        version.tags.get("baseline_uri", ""),
+        version.tags.get("baseline_sha256"),
+        f"baseline of {registry.model_name} v{version.version}",
+    )
 
 
 def load_champion(registry: Registry) -> tuple[ModelVersion, object]:
@@ -168,13 +232,31 @@ def load_champion(registry: Registry) -> tuple[ModelVersion, object]:
     return champion, load_verified(registry, champion)
 
 
-def move_aliases(
-    registry: Registry, version: int, previous: ModelVersion | None, when: str
-) -> None:
-    """challenger → version, then champion → version as the last step; archive the previous."""
-    client = registry.client()
-    client.set_registered_model_alias(registry.model_name, CHALLENGER, str(version))
-    if previous is not None and int(previous.version) != version:
-        client.set_model_version_tag(registry.model_name, previous.version, "archived", "true")
-        client.set_model_version_tag(registry.model_name, previous.version, "archived_at", when)
-    client.set_registered_model_alias(registry.model_name, CHAMPION, str(version))
+def champion_since(version: ModelVersion) -> datetime:
+    """When this version became champion: the age the status, retirement and staleness use.
+
+    Set when the alias moves; a version registered before the tag existed counts from its
+    registration.
+    """
+    tag = version.tags.get("champion_since")
+    if tag:
+        return datetime.fromisoformat(tag)
+    return datetime.fromtimestamp(version.creation_timestamp / 1000, tz=UTC)
+
+
+def target_problems(registry: Registry, version: int) -> tuple[ModelVersion | None, list[str]]:
+    """Why ``version`` may not be made champion by hand (empty: it may)."""
+    try:
+        target = registry.version(version)
+    except MlflowException:
+        return None, [f"{registry.model_name} v{version} does not exist"]
+    problems = [f"lineage tag {tag!r} is missing" for tag in missing_lineage(target)]
+    if not problems:
+        try:
+            _verified_load(target.source, target.tags["artifact_sha256"], f"v{version}", load=False)
+        except ArtifactTampered as err:
+            problems.append(str(err))
+    run = registry.client().get_run(target.run_id) if target.run_id else None
+    if run is None or "test_roc_auc" not in run.data.metrics:
+        problems.append(f"v{version} has no evaluation (no test metrics on its MLflow run)")
+    return target, problems

@@ -99,3 +99,20 @@ def check_splits(splits: pd.DataFrame) -> list[SplitCheck]:
         )
     )
     return checks
+
+
+def history_shortfall(matured: int, has_champion: bool, min_first_model_months: int) -> str | None:
+    """Why training may not run on ``matured`` months, or None when it may.
+
+    Any model needs two months (training months plus the out-of-time month). A first model —
+    there is no champion to fall back on — needs ``min_first_model_months``, whether the run
+    came from the staleness sensor, the weekly schedule or a person.
+    """
+    if matured < 2:
+        return f"training needs at least 2 matured months, found {matured}"
+    if not has_champion and matured < min_first_model_months:
+        return (
+            f"a first model needs {min_first_model_months} matured months (no champion yet), "
+            f"found {matured}"
+        )
+    return None

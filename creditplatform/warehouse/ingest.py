@@ -16,6 +16,7 @@ import pandas as pd
 
 from creditplatform.contracts.month import validate_month
 from creditplatform.contracts.report import StagedTable, TableReport
+from creditplatform.crashpoints import crashpoint
 from creditplatform.homecredit import TABLE_NAMES, TABLES, TableSpec
 from creditplatform.warehouse.landing import landing_month
 from creditplatform.warehouse.staging import stage_file
@@ -107,29 +108,30 @@ def _publish(con: duckdb.DuckDBPyConnection, month: str, staged: dict, run_id: s
                 f"INSERT INTO {RAW_SCHEMA}.ingestions VALUES (?, ?, ?, ?, ?, ?)",
                 [month, name, table.report.rows, table.report.sha256, now, run_id],
             )
+        crashpoint("ingest_publish")
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
 
 
-def ingest_month(warehouse: Path, landing_dir: Path, month: str, run_id: str = "") -> MonthIngest:
+def ingest_month(
+    con: duckdb.DuckDBPyConnection, landing_dir: Path, month: str, run_id: str = ""
+) -> MonthIngest:
     """Stage, validate and (if every contract passes) publish one month; staging is dropped."""
     landing = landing_month(landing_dir, month)
     suffix = month.replace("-", "_")
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(warehouse)) as con:
-        ensure_raw_tables(con)
-        staged = {
-            name: stage_file(con, TABLES[name], landing.file(name), f'"staging_{name}_{suffix}"')
-            for name in TABLE_NAMES
-        }
-        validate_month(con, staged)
-        summaries = {n: _summarise(con, t) for n, t in staged.items() if t.report.rows}
-        result = MonthIngest(month, {n: t.report for n, t in staged.items()}, summaries, False)
-        if result.passed:
-            _publish(con, month, staged, run_id)
-            result.published = True
-        for table in staged.values():
-            con.execute(f"DROP TABLE IF EXISTS {table.ref}")
+    ensure_raw_tables(con)
+    staged = {
+        name: stage_file(con, TABLES[name], landing.file(name), f'"staging_{name}_{suffix}"')
+        for name in TABLE_NAMES
+    }
+    validate_month(con, staged)
+    summaries = {n: _summarise(con, t) for n, t in staged.items() if t.report.rows}
+    result = MonthIngest(month, {n: t.report for n, t in staged.items()}, summaries, False)
+    if result.passed:
+        _publish(con, month, staged, run_id)
+        result.published = True
+    for table in staged.values():
+        con.execute(f"DROP TABLE IF EXISTS {table.ref}")
     return result

@@ -77,3 +77,17 @@ def month_checksum(folder: Path) -> str:
         digest.update(spec.file_name.encode())
         digest.update(sha256_file(path).encode() if path.exists() else b"missing")
     return digest.hexdigest()
+
+
+def ingest_retry(
+    last_run_failed: bool, contract_failed: bool, retries_so_far: int, max_retries: int
+) -> str | None:
+    """What to do about a month whose files did not change since its last ingest run.
+
+    ``"retry"`` a run that failed or died for a reason other than its contracts (a lock, a
+    kill, a full disk), up to ``max_retries`` times; then ``"give_up"`` (alert once). A
+    contract failure is final until a corrected drop changes the files' SHA-256.
+    """
+    if not last_run_failed or contract_failed:
+        return None
+    return "retry" if retries_so_far < max_retries else "give_up"

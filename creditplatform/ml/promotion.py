@@ -1,0 +1,255 @@
+"""Promotion as a journal with one commit point, and the reconciler that repairs a crash.
+
+Two stores take part: the registry (MLflow aliases and tags) and the audit trail (DuckDB).
+They cannot share a transaction, so every attempt follows one protocol:
+
+1. journal the intended decision (``audit.promotion_journal``, state ``pending``);
+2. move ``challenger``, then ``champion`` — the champion alias switch is the single commit
+   point — then settle the tags (``champion_since`` on the new champion, ``archived`` on the
+   one it replaces, never on the champion);
+3. append the audit row and close the journal row in one DuckDB transaction.
+
+A process that dies anywhere leaves a pending journal row. ``reconcile`` (run before every
+promotion, manual promotion and scoring run, and by ``creditplatform status``) reads the alias
+to learn whether the commit point was passed: if so the promotion stands and its audit row is
+written; if not, the aliases and tags are put back and a ``failed`` row is written. A champion
+the audit trail has never heard of (an alias moved outside the platform) is recorded as
+``reconciled``, or rolled back when it lacks its lineage tags. No Dagster import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import duckdb
+from mlflow.exceptions import MlflowException
+
+from creditplatform.crashpoints import crashpoint
+from creditplatform.ml.gates import decide
+from creditplatform.ml.records import EvaluationInfo
+from creditplatform.ml.registry import (
+    CHALLENGER,
+    CHAMPION,
+    Registry,
+    close_orphaned_runs,
+    missing_lineage,
+)
+from creditplatform.warehouse.audit import (
+    AuditRecord,
+    append,
+    close_attempt,
+    last_champion_after,
+    open_attempt,
+    pending_attempts,
+)
+
+MOVES_CHAMPION = ("promoted", "rolled_back")
+RECONCILER = "reconciler"
+
+
+def new_attempt_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _alias(registry: Registry, alias: str) -> int | None:
+    try:
+        found = registry.client().get_model_version_by_alias(registry.model_name, alias)
+    except MlflowException:
+        return None
+    return int(found.version)
+
+
+def _delete_tag(registry: Registry, version: int, key: str) -> None:
+    client = registry.client()
+    if key in client.get_model_version(registry.model_name, str(version)).tags:
+        client.delete_model_version_tag(registry.model_name, str(version), key)
+
+
+def settle_tags(registry: Registry, champion: int, previous: int | None, when: str) -> None:
+    """Tags after ``champion`` replaced ``previous``: idempotent, so the reconciler reuses it."""
+    client = registry.client()
+    _delete_tag(registry, champion, "archived")
+    _delete_tag(registry, champion, "archived_at")
+    current = client.get_model_version(registry.model_name, str(champion)).tags
+    if current.get("champion_since") != when:
+        client.set_model_version_tag(registry.model_name, str(champion), "champion_since", when)
+    if previous is not None and previous != champion:
+        client.set_model_version_tag(registry.model_name, str(previous), "archived", "true")
+        client.set_model_version_tag(registry.model_name, str(previous), "archived_at", when)
+
+
+def switch_champion(registry: Registry, version: int, previous: int | None, when: str) -> None:
+    """challenger → version, champion → version (the commit point), then the tags."""
+    client = registry.client()
+    client.set_registered_model_alias(registry.model_name, CHALLENGER, str(version))
+    client.set_registered_model_alias(registry.model_name, CHAMPION, str(version))
+    crashpoint("after_alias_switch")
+    settle_tags(registry, version, previous, when)
+
+
+def restore_champion(registry: Registry, attempted: int, previous: int | None) -> None:
+    """Undo an attempt that did not commit: ``previous`` is champion again (or none was)."""
+    client = registry.client()
+    if previous is None:
+        if _alias(registry, CHAMPION) == attempted:
+            client.delete_registered_model_alias(registry.model_name, CHAMPION)
+    else:
+        client.set_registered_model_alias(registry.model_name, CHAMPION, str(previous))
+        _delete_tag(registry, previous, "archived")
+        _delete_tag(registry, previous, "archived_at")
+    if attempted != previous:
+        _delete_tag(registry, attempted, "champion_since")
+        if _alias(registry, CHALLENGER) == attempted:
+            client.delete_registered_model_alias(registry.model_name, CHALLENGER)
+
+
+def execute(registry: Registry, con: duckdb.DuckDBPyConnection, record: AuditRecord) -> None:
+    """Carry out one decision under the journal protocol (see the module docstring).
+
+    If anything fails after the journal row, the registry is put back as it was before the
+    attempt and the attempt is audited as ``failed`` (or, when the audit store itself is
+    failing, left pending for the reconciler); the error is raised again.
+    """
+    open_attempt(con, record)
+    when = record.decided_at.isoformat()
+    try:
+        if record.decision in MOVES_CHAMPION:
+            switch_champion(registry, record.version, record.previous_champion, when)
+        close_attempt(con, record, "done", datetime.now(UTC))
+    except BaseException as err:
+        if record.decision in MOVES_CHAMPION:
+            restore_champion(registry, record.version, record.previous_champion)
+        failed = replace(
+            record,
+            decision="failed",
+            reasons=[*record.reasons, f"attempt failed and was undone: {err!r}"],
+            champion_after=record.previous_champion,
+        )
+        # If the audit store itself is down, the pending row tells the reconciler instead.
+        with contextlib.suppress(Exception):
+            close_attempt(con, failed, "done", datetime.now(UTC))
+        raise
+
+
+def reconcile(
+    registry: Registry, con: duckdb.DuckDBPyConnection, run_id: str = ""
+) -> list[AuditRecord]:
+    """Bring registry and audit trail back into agreement; return the rows it wrote.
+
+    Also ends as FAILED the MLflow runs a killed training process left RUNNING.
+    """
+    now = datetime.now(UTC)
+    close_orphaned_runs(registry.client(), registry.experiment_id())
+    written = []
+    for record in pending_attempts(con):
+        champion = _alias(registry, CHAMPION)
+        note = f"reconciled at {now.isoformat(timespec='seconds')} by run {run_id or '(cli)'}"
+        if record.decision in MOVES_CHAMPION and champion == record.version:
+            settle_tags(registry, record.version, record.previous_champion,
+                        record.decided_at.isoformat())  # fmt: skip
+            outcome = replace(
+                record,
+                reasons=[*record.reasons, f"{note}: the champion alias had moved to "
+                         f"v{record.version} before the process stopped; the promotion stands"],
+                champion_after=champion,
+            )  # fmt: skip
+        elif record.decision in MOVES_CHAMPION:
+            if champion == record.previous_champion or champion is None:
+                restore_champion(registry, record.version, record.previous_champion)
+                champion = _alias(registry, CHAMPION)
+            outcome = replace(
+                record,
+                decision="failed",
+                reasons=[*record.reasons, f"{note}: the process stopped before the champion "
+                         f"alias switch; champion stays "
+                         f"{'v' + str(champion) if champion else 'none'}"],
+                champion_after=champion,
+            )  # fmt: skip
+        else:
+            outcome = replace(
+                record,
+                reasons=[*record.reasons, f"{note}: decision recorded after the process stopped"],
+                champion_after=champion,
+            )
+        close_attempt(con, outcome, "reconciled", now)
+        written.append(outcome)
+    orphan = _unaudited_champion(registry, con, run_id, now)
+    if orphan is not None:
+        append(con, orphan)
+        written.append(orphan)
+    return written
+
+
+def _unaudited_champion(
+    registry: Registry, con: duckdb.DuckDBPyConnection, run_id: str, now: datetime
+) -> AuditRecord | None:
+    """A champion the audit trail never recorded (its alias moved outside the platform)."""
+    champion = _alias(registry, CHAMPION)
+    recorded = last_champion_after(con)
+    if champion is None or champion == recorded:
+        return None
+    version = registry.version(champion)
+    missing = missing_lineage(version)
+    base = AuditRecord(
+        decided_at=now, version=champion, decision="reconciled", trigger=RECONCILER,
+        reasons=[], gates={"reconciler": True}, dagster_run_id=run_id,
+        data_sha256=version.tags.get("data_sha256", ""), previous_champion=recorded,
+        champion_after=champion, attempt_id=new_attempt_id(),
+    )  # fmt: skip
+    if missing:
+        restore_champion(registry, champion, recorded)
+        return replace(
+            base,
+            decision="rolled_back",
+            version=recorded or champion,
+            reasons=[f"champion v{champion} had no audit record and lacks lineage tag(s) "
+                     f"{', '.join(missing)}: it may not be champion; "
+                     f"{'v' + str(recorded) if recorded else 'no version'} is champion again"],
+            previous_champion=champion,
+            champion_after=recorded,
+        )  # fmt: skip
+    settle_tags(registry, champion, None, version.tags.get("champion_since") or now.isoformat())
+    return replace(
+        base,
+        reasons=[f"champion v{champion} had no audit record (the alias was moved outside the "
+                 f"platform); the audit trail last recorded "
+                 f"{'v' + str(recorded) if recorded else 'no champion'}; recorded as found"],
+    )  # fmt: skip
+
+
+def gated_decision(
+    evaluation: EvaluationInfo,
+    champion_now: int | None,
+    lineage_missing: list[str],
+    tolerance: float,
+) -> tuple[str, list[str], dict]:
+    """The gates' verdict, refused outright when it would rest on a stale comparison.
+
+    The evaluation scored the candidate against the champion of its own run; if the champion
+    has changed since (a manual promotion, another retrain), its numbers say nothing about the
+    version the candidate would now replace.
+    """
+    candidate = evaluation.candidate.version
+    if champion_now != evaluation.champion_version:
+        compared = f"v{evaluation.champion_version}" if evaluation.champion_version else "none"
+        now = f"v{champion_now}" if champion_now else "none"
+        return "rejected", [
+            f"stale evaluation: v{candidate} was compared with champion {compared}, but the "
+            f"champion is now {now}; re-run evaluation_report (or retrain_job) to compare with it"
+        ], {"stale_evaluation": True, "evaluated_against": evaluation.champion_version,
+            "champion_now": champion_now}  # fmt: skip
+    if lineage_missing:
+        return (
+            "rejected",
+            [
+                f"v{candidate} lacks lineage tag(s) {', '.join(lineage_missing)}: it may not be "
+                "champion"
+            ],
+            {"lineage_missing": lineage_missing},
+        )
+    test = evaluation.metrics["test"]
+    decision = decide(test["candidate"], test["baseline"], test.get("champion"), tolerance)
+    return ("promoted" if decision.promote else "rejected"), decision.reasons, decision.as_dict()
