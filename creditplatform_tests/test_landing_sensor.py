@@ -66,3 +66,53 @@ def test_skip_reason_when_nothing_landed(tmp_path):
     result = landing_sensor(context)
     assert isinstance(result, dg.SkipReason)
     assert "no new, changed or retryable complete month" in result.skip_message
+
+
+def test_failed_or_dead_ingest_is_retried_a_bounded_number_of_times(small_history, monkeypatch):
+    """A run that died (marked failed by the reaper) is retried; then an alert, once."""
+    from creditplatform.definitions import build_definitions
+    from creditplatform.settings import load_settings
+
+    monkeypatch.setenv("CREDITPLATFORM_INGEST_MAX_RETRIES", "1")
+    settings = load_settings()
+    shutil.copytree(small_history / "landing" / "2024-01", settings.landing_dir / "2024-01")
+    instance = dg.DagsterInstance.ephemeral()
+    job = build_definitions(settings).resolve_job_def("ingest_job")
+
+    def dies():
+        run = instance.create_run_for_job(job, tags={"dagster/partition": "2024-01"})
+        instance.report_run_failed(run, "run worker process 4242 is gone")
+
+    requests, cursor = evaluate(instance, settings.data_dir)
+    assert [r.tags["creditplatform/trigger"] for r in requests] == ["landing"]
+    dies()
+    requests, cursor = evaluate(instance, settings.data_dir, cursor)
+    assert [r.run_key.endswith(":retry1") for r in requests] == [True]
+    assert requests[0].tags["creditplatform/trigger"] == "landing_retry"
+    dies()
+    requests, cursor = evaluate(instance, settings.data_dir, cursor)
+    assert requests == []
+    evaluate(instance, settings.data_dir, cursor)
+    alerts = (settings.reports_dir / "alerts.jsonl").read_text().splitlines()
+    assert [a for a in alerts if "ingest_gave_up" in a] == [alerts[-1]]  # alerted once
+
+
+def test_contract_failure_is_not_retried(small_history):
+    from creditplatform.definitions import build_definitions
+    from creditplatform.settings import load_settings
+
+    settings = load_settings()
+    shutil.copytree(small_history / "landing" / "2024-01", settings.landing_dir / "2024-01")
+    app = settings.landing_dir / "2024-01" / "application.csv"
+    app.write_text(app.read_text().replace(",0,", ",-5,", 3))  # physically impossible values
+    instance = dg.DagsterInstance.ephemeral()
+    requests, cursor = evaluate(instance, settings.data_dir)
+    result = (
+        build_definitions(settings)
+        .resolve_job_def("ingest_job")
+        .execute_in_process(instance=instance, partition_key="2024-01", raise_on_error=False)
+    )
+    assert not result.success
+    assert any(not e.passed for e in result.get_asset_check_evaluations())
+    requests, cursor = evaluate(instance, settings.data_dir, cursor)
+    assert requests == []
