@@ -1,0 +1,46 @@
+"""How the assets show themselves in the Dagster UI: tables, embedded plots, links, schemas.
+
+Only presentation lives here (Dagster metadata values built from plain data); the numbers come
+from the pure modules.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Mapping
+
+import dagster as dg
+
+_DAGSTER_TYPES = {"BIGINT": "int", "DOUBLE": "float", "VARCHAR": "string", "INTEGER": "int"}
+
+
+def column_schema(columns: Mapping[str, str]) -> dg.TableSchema:
+    """``dagster/column_schema`` from column → DuckDB type."""
+    return dg.TableSchema(
+        columns=[dg.TableColumn(name, _DAGSTER_TYPES.get(kind, kind.lower()))
+                 for name, kind in columns.items()]
+    )  # fmt: skip
+
+
+def png(name: str, data: bytes) -> dg.MetadataValue:
+    """A plot embedded in the asset page (the UI renders a base64 image in markdown)."""
+    return dg.MetadataValue.md(f"![{name}](data:image/png;base64,{base64.b64encode(data).decode()})")
+
+
+def table(rows: Iterable[Mapping[str, object]], columns: Mapping[str, str]) -> dg.MetadataValue:
+    """``MetadataValue.table`` from dict rows; ``columns`` maps name → Dagster type."""
+    schema = dg.TableSchema(columns=[dg.TableColumn(n, t) for n, t in columns.items()])
+    records = [dg.TableRecord({n: row.get(n) for n in columns}) for row in rows]
+    return dg.MetadataValue.table(records, schema)
+
+
+def mlflow_run_url(ui_url: str, experiment_id: str, run_id: str) -> dg.MetadataValue:
+    return dg.MetadataValue.url(f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}")
+
+
+def mlflow_version_url(ui_url: str, model: str, version: int) -> dg.MetadataValue:
+    return dg.MetadataValue.url(f"{ui_url.rstrip('/')}/#/models/{model}/versions/{version}")
+
+
+def dagster_run_url(ui_url: str, run_id: str) -> str:
+    return f"{ui_url.rstrip('/')}/runs/{run_id}"
