@@ -39,6 +39,15 @@ def ensure_dagster_env() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
+def quiet_third_party_logs() -> None:
+    """Our timeline, not MLflow's INFO/WARNING chatter (environment detection, pip version,
+    database migrations); errors still show."""
+    import logging
+
+    for name in ("mlflow", "alembic", "git"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from creditplatform.synthetic.generate import GenerateOptions, generate_history
 
@@ -97,6 +106,7 @@ def _runner():
 
     settings = load_settings()
     instance = dg.DagsterInstance.get()
+    quiet_third_party_logs()
     for run_id in reap_dead_runs(instance):
         _say(f"  run {run_id[:8]} had lost its process (killed?): marked failed")
     return settings, Runner(build_definitions(settings), instance, _say)
@@ -106,6 +116,24 @@ def _ingest(runner, months: list[str]) -> list[str]:
     return [
         m for m in months if not runner.run("ingest_job", f"ingest {m}", partition_key=m).success
     ]
+
+
+def cmd_land(args: argparse.Namespace) -> int:
+    """Drop generated months into the landing folder one at a time, for the daemon to pick up."""
+    from creditplatform.warehouse.landing import complete_months, land_month
+
+    settings = load_settings()
+    source = Path(args.source)
+    months = args.month or complete_months(source)
+    if not months:
+        _say(f"no complete month under {source}")
+        return 1
+    for index, month in enumerate(months):
+        if index and args.interval:
+            time.sleep(args.interval)
+        land_month(source, settings.landing_dir, month)
+        _say(f"[{index + 1}/{len(months)}] {month} landed in {settings.landing_dir}")
+    return 0
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -208,6 +236,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from creditplatform.pipeline import ClosedLoop, reset_data_dir
     from creditplatform.synthetic.generate import GenerateOptions, generate_history
+    from creditplatform.warehouse.landing import land_month
 
     settings = load_settings()
     if args.reset:
@@ -234,7 +263,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     months = sorted(p.name for p in (incoming / "landing").iterdir())
     for index, month in enumerate(months, start=1):
         _say(f"[{index}/{len(months)}] {month} lands")
-        shutil.copytree(incoming / "landing" / month, settings.landing_dir / month)
+        land_month(incoming / "landing", settings.landing_dir, month)
         runs = loop.month(month)
         psi, decisions = _month_facts(settings, month, decisions_seen)
         decisions_seen += len(decisions)
@@ -283,6 +312,16 @@ def build_parser() -> argparse.ArgumentParser:
     kag.add_argument("--start", type=_month, default="2024-01")
     kag.add_argument("--out", help="data dir (default: $CREDITPLATFORM_DATA_DIR or ./data)")
     kag.set_defaults(func=cmd_import_kaggle)
+
+    land = sub.add_parser(
+        "land", help="copy months into landing/ one at a time (files, then _SUCCESS)"
+    )
+    land.add_argument(
+        "--source", required=True, help="a landing folder, e.g. data/incoming/landing"
+    )
+    land.add_argument("--month", type=_month, action="append", help="repeatable; default: all")
+    land.add_argument("--interval", type=float, default=0.0, help="seconds between months")
+    land.set_defaults(func=cmd_land)
 
     ing = sub.add_parser("ingest", help="materialise raw/* for landing months via Dagster")
     ing.add_argument("--month", type=_month, action="append", help="repeatable; default: all")

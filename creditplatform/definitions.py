@@ -1,5 +1,7 @@
 """The one place where the code location's Definitions are assembled."""
 
+import warnings
+
 import dagster as dg
 
 from creditplatform.defs.automation import (
@@ -30,13 +32,21 @@ from creditplatform.defs.sensors import landing_sensor
 from creditplatform.settings import Settings, load_settings
 
 MODEL_ASSETS = {"candidate_model", "registry_promotion"}
+OWNERS = ["team:credit-risk"]
+# Groups whose tables hold applicants' personal data (as landed, or per applicant).
+PERSONAL_DATA_GROUPS = {"raw", "features", "scoring"}
 
 
-def _with_freshness(settings: Settings):
-    """Cross-cutting policy in one place: landing months are due monthly, models age out."""
+def _policy(settings: Settings):
+    """Cross-cutting policy in one place: owners and tags on every asset; landing months are
+    due monthly; models age out."""
     due, model_age = freshness(settings)
 
     def apply(spec: dg.AssetSpec) -> dg.AssetSpec:
+        personal = "yes" if spec.group_name in PERSONAL_DATA_GROUPS else "no"
+        spec = spec.replace_attributes(
+            owners=OWNERS, tags={**spec.tags, "layer": spec.group_name or "", "pii": personal}
+        )
         if spec.key.path[0] == "raw":
             return spec.replace_attributes(freshness_policy=due)
         if spec.key.to_user_string() in MODEL_ASSETS:
@@ -58,8 +68,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         drift_report,
         batch_scores,
     ]
+    with warnings.catch_warnings():  # code references are beta; say so once, here, not per load
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        assets = dg.with_source_code_references(assets)
     return dg.Definitions(
-        assets=dg.map_asset_specs(_with_freshness(settings), assets),
+        assets=dg.map_asset_specs(_policy(settings), assets),
         asset_checks=[training_data_unchanged],
         jobs=[ingest_job, retrain_job, score_job, manual_promotion_job],
         schedules=[weekly_retrain_schedule],

@@ -51,6 +51,10 @@ class Settings:
     # A month whose ingest run failed or died (not on its contracts) is re-requested this often.
     ingest_max_retries: int = 2
     alert_webhook_url: str = ""
+    # Where people open the two UIs: asset pages link to MLflow runs and versions, and MLflow
+    # runs carry a link back to the Dagster run.
+    mlflow_ui_url: str = "http://127.0.0.1:5000"
+    dagster_ui_url: str = "http://127.0.0.1:3000"
     mlflow_experiment: str = "creditplatform"
     registered_model: str = "creditplatform-pd"
 

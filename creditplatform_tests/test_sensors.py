@@ -18,6 +18,7 @@ from creditplatform.definitions import build_definitions
 from creditplatform.defs.automation import (
     check_failure_alert_sensor,
     drift_retrain_sensor,
+    run_failure_alert_sensor,
     staleness_sensor,
 )
 from creditplatform.defs.resources import MlflowResource, PlatformPaths
@@ -154,9 +155,15 @@ def test_expected_latest_month_respects_the_due_day():
 
 class _Receiver(BaseHTTPRequestHandler):
     received: ClassVar[list] = []
+    fail_first: ClassVar[int] = 0  # answer this many requests with 503 first
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
+        if _Receiver.fail_first > 0:
+            _Receiver.fail_first -= 1
+            self.send_response(503)
+            self.end_headers()
+            return
         _Receiver.received.append(json.loads(body))
         self.send_response(204)
         self.end_headers()
@@ -168,7 +175,7 @@ class _Receiver(BaseHTTPRequestHandler):
 @pytest.fixture
 def webhook():
     server = HTTPServer(("127.0.0.1", 0), _Receiver)
-    _Receiver.received = []
+    _Receiver.received, _Receiver.fail_first = [], 0
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}/alerts", _Receiver.received
@@ -177,15 +184,16 @@ def webhook():
 
 def test_alert_goes_to_webhook_and_file(tmp_path, webhook):
     url, received = webhook
+    _Receiver.fail_first = 1  # one 503, then delivered on the retry
     record = send_alert(tmp_path / "alerts.jsonl", url, {"kind": "test", "value": 1})
-    assert record["webhook_status"] == 204
+    assert record["webhook_status"] == 204 and record["webhook_attempts"] == 2
     assert received[0]["kind"] == "test" and received[0]["value"] == 1
     down = send_alert(tmp_path / "alerts.jsonl", "http://127.0.0.1:9/none", {"kind": "lost?"})
-    assert "webhook_error" in down  # a dead webhook never loses the alert
-    assert len((tmp_path / "alerts.jsonl").read_text().splitlines()) == 2
+    assert "webhook_error" in down and down["webhook_attempts"] == 3
+    assert len((tmp_path / "alerts.jsonl").read_text().splitlines()) == 2  # never lost
 
 
-def test_failed_contract_check_raises_an_alert(data_copy, webhook, monkeypatch):
+def test_failed_contract_alerts_once_with_its_checks(data_copy, webhook, monkeypatch):
     url, received = webhook
     monkeypatch.setenv("CREDITPLATFORM_DATA_DIR", str(data_copy))
     monkeypatch.setenv("CREDITPLATFORM_ALERT_WEBHOOK_URL", url)
@@ -196,9 +204,36 @@ def test_failed_contract_check_raises_an_alert(data_copy, webhook, monkeypatch):
             partition_key="2024-01", instance=instance, raise_on_error=False
         )
         assert not result.success
-        _, skip, _ = tick(check_failure_alert_sensor, instance)
-    assert skip == "1 check failure alert(s) sent"
-    assert received[0]["kind"] == "check_failure" and received[0]["asset"] == "raw/bureau"
-    assert received[0]["check"] == "columns_and_types"
+        context = dg.build_run_status_sensor_context(
+            sensor_name="run_failure_alert_sensor", dagster_instance=instance,
+            dagster_run=result.dagster_run, dagster_event=result.get_run_failure_event(),
+        ).for_run_failure()  # fmt: skip
+        run_failure_alert_sensor(context)
+    assert len(received) == 1 and received[0]["kind"] == "run_failure"
+    assert "raw/bureau:columns_and_types" in received[0]["failed_checks"]
     alerts = (data_copy / "reports" / "alerts.jsonl").read_text().splitlines()
-    assert json.loads(alerts[-1])["check"] == "columns_and_types"
+    assert json.loads(alerts[-1])["failed_checks"] == received[0]["failed_checks"]
+
+
+def test_failed_warning_check_of_a_successful_run_alerts(tmp_path, monkeypatch):
+    monkeypatch.setenv("CREDITPLATFORM_DATA_DIR", str(tmp_path))
+
+    @dg.asset(check_specs=[dg.AssetCheckSpec("within_limits", asset="watched")])
+    def watched():
+        yield dg.MaterializeResult()
+        yield dg.AssetCheckResult(
+            passed=False, severity=dg.AssetCheckSeverity.WARN, description="PSI 0.4 >= 0.2"
+        )
+
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([watched], instance=instance)
+        assert result.success
+        context = dg.build_run_status_sensor_context(
+            sensor_name="check_failure_alert_sensor", dagster_instance=instance,
+            dagster_run=result.dagster_run, dagster_event=result.get_run_success_event(),
+        )  # fmt: skip
+        skip = check_failure_alert_sensor(context)
+    assert "1 check failure alert(s) sent" in str(skip)
+    (line,) = (tmp_path / "reports" / "alerts.jsonl").read_text().splitlines()
+    alert = json.loads(line)
+    assert (alert["check"], alert["severity"]) == ("within_limits", "WARN")

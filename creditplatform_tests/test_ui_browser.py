@@ -7,17 +7,15 @@ their asset checks are shown. Screenshots are saved in the test's temp dir.
 
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from creditplatform.settings import REPO_ROOT
+from creditplatform_tests.dagster_dev import dagster_dev
 
 CHROMIUM = Path("/usr/bin/chromium")
 GROUPS = {
@@ -54,54 +52,26 @@ def _settled_text(page, expected_passed: list[int], seconds: float = 90) -> str:
     return text
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for(url: str, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(1)
-    raise TimeoutError(f"{url} did not answer within {seconds:.0f}s")
-
-
-@pytest.fixture
-def dagster_ui(tmp_path):
-    data = tmp_path / "data"
+@pytest.fixture(scope="module")
+def dagster_ui(tmp_path_factory):
+    """Three ingested months and one retrain (a model, its evaluation and a decision)."""
+    tmp = tmp_path_factory.mktemp("ui")
+    data = tmp / "data"
     env = {
         **os.environ,
         "CREDITPLATFORM_DATA_DIR": str(data),
         "CREDITPLATFORM_DAGSTER_STORAGE": str(data / "dagster"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{data / 'mlflow' / 'mlflow.db'}",
+        "CREDITPLATFORM_MIN_TRAINING_MONTHS": "3",
         "DAGSTER_HOME": str(REPO_ROOT),
     }
     cli = [sys.executable, "-m", "creditplatform.cli"]
-    subprocess.run([*cli, "generate", "--months", "1", "--applications-per-month", "300"],
+    subprocess.run([*cli, "generate", "--months", "3", "--applications-per-month", "2000"],
                    env=env, check=True, capture_output=True)  # fmt: skip
     subprocess.run([*cli, "ingest"], env=env, check=True, capture_output=True)
-    port = _free_port()
-    dagster = Path(sys.executable).parent / "dagster"
-    log = (tmp_path / "dagster_dev.log").open("w")
-    process = subprocess.Popen(
-        ["setsid", "env", "--default-signal=INT", str(dagster), "dev", "-h", "127.0.0.1",
-         "-p", str(port), "-w", str(REPO_ROOT / "workspace.yaml")],
-        env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        _wait_for(f"http://127.0.0.1:{port}/server_info", 180)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        log.close()
+    subprocess.run([*cli, "retrain"], env=env, check=True, capture_output=True)
+    with dagster_dev(env, tmp / "dagster_dev.log") as url:
+        yield url
 
 
 @pytest.mark.slow
@@ -130,3 +100,45 @@ def test_asset_graph_shows_every_asset_and_its_checks(dagster_ui, tmp_path):
     assert passed["raw"] == EXPECTED_PASSED["raw"]
     assert passed["features"] == EXPECTED_PASSED["features"]
     assert (tmp_path / "asset_graph_raw.png").stat().st_size > 10_000
+
+
+def _screenshot(page, name: str, tmp_path: Path) -> None:
+    """Into the test's temp dir; also into $CREDITPLATFORM_SCREENSHOT_DIR when set (this is how
+    docs/screenshots/ is refreshed: run this test with it pointing there)."""
+    page.screenshot(path=str(tmp_path / name), full_page=True)
+    extra = os.environ.get("CREDITPLATFORM_SCREENSHOT_DIR")
+    if extra:
+        page.screenshot(path=str(Path(extra) / name), full_page=True)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Debian chromium is not installed (.ci/run installs it)"
+)
+def test_asset_pages_embed_plots_and_link_to_mlflow(dagster_ui, tmp_path):
+    """The evaluation page shows its plots inline and both pages link to MLflow."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1400})
+        found = {}
+        for asset, link in (
+            ("evaluation_report", "/#/experiments/"),
+            ("registry_promotion", "/#/models/creditplatform-pd/versions/"),
+        ):
+            page.goto(f"{dagster_ui}/assets/{asset}")
+            page.locator(f'a[href*="{link}"]').first.wait_for(timeout=90_000)
+            skip = page.get_by_role("button", name="Skip")  # the first-visit community dialog
+            if skip.count():
+                skip.first.click()
+            _screenshot(page, f"{asset}.png", tmp_path)
+        page.goto(f"{dagster_ui}/assets/evaluation_report")
+        page.locator("tr", has_text="plots").get_by_text("Show Markdown").first.click()
+        images = page.locator('img[src^="data:image/png;base64,"]')
+        images.first.wait_for(timeout=30_000)
+        found["plots"] = images.count()
+        _screenshot(page, "evaluation_report_plots.png", tmp_path)
+        browser.close()
+    assert found["plots"] == 5  # ROC, PR, calibration, score distribution, importances
+    assert (tmp_path / "evaluation_report.png").stat().st_size > 50_000

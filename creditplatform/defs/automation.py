@@ -124,7 +124,9 @@ def _latest_timestamp(instance: dg.DagsterInstance, key: str) -> float | None:
 
 @dg.sensor(
     job=retrain_job,
-    minimum_interval_seconds=3600,
+    # Every minute, so the first model follows within a minute or two of the month that
+    # completes its history (the tick is cheap: instance reads and one small DuckDB query).
+    minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Same numbers as the freshness policies: an overdue (or missing) model is "
     "retrained (trigger=staleness); an old champion is flagged; an overdue month is an alert.",
@@ -202,48 +204,56 @@ def _matured_months(paths: PlatformPaths, settings: Settings) -> list[str] | Non
         return None
 
 
+def _failed_checks(instance: dg.DagsterInstance, run_id: str) -> list:
+    """The asset check evaluations of one run that failed (read run-aware, so it works on the
+    default run-sharded SQLite storage)."""
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ).records
+    evaluations = [r.event_log_entry.dagster_event.event_specific_data for r in records]
+    return [e for e in evaluations if not e.passed]
+
+
+def _check_name(evaluation) -> str:
+    return f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+
+
 @dg.run_failure_sensor(
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Every failed run (failed contracts included) goes to reports/alerts.jsonl and "
-    "the configured webhook.",
+    "the configured webhook, once, naming the checks that failed in it.",
 )
 def run_failure_alert_sensor(context: dg.RunFailureSensorContext):
     settings = load_settings()
+    run = context.dagster_run
+    failed = _failed_checks(context.instance, run.run_id)
     send_alert(
         settings.reports_dir / "alerts.jsonl",
         settings.alert_webhook_url,
         {
             "kind": "run_failure",
-            "job": context.dagster_run.job_name,
-            "run_id": context.dagster_run.run_id,
-            "partition": context.dagster_run.tags.get("dagster/partition"),
+            "job": run.job_name,
+            "run_id": run.run_id,
+            "partition": run.tags.get("dagster/partition"),
             "message": context.failure_event.message,
+            "failed_checks": [_check_name(e) for e in failed],
+            "descriptions": [e.description for e in failed if e.description],
         },
     )
 
 
-@dg.sensor(
-    minimum_interval_seconds=60,
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    name="check_failure_alert_sensor",
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Every failed asset check (blocking or warning) goes to reports/alerts.jsonl "
-    "and the configured webhook.",
+    description="Every failed asset check of a run that succeeded (warnings such as "
+    "drift_within_limits) goes to reports/alerts.jsonl and the webhook, once; failed checks of "
+    "a failed run are in its run_failure alert. A new sensor starts from now: no replay.",
 )
-def check_failure_alert_sensor(context: dg.SensorEvaluationContext):
+def check_failure_alert_sensor(context: dg.RunStatusSensorContext):
     settings = load_settings()
-    after = int(context.cursor) if context.cursor else None
-    records = context.instance.get_event_records(
-        dg.EventRecordsFilter(
-            event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, after_cursor=after
-        ),
-        ascending=True,
-        limit=500,
-    )
-    sent = 0
-    for record in records:
-        evaluation = record.event_log_entry.dagster_event.event_specific_data
-        after = record.storage_id
-        if evaluation.passed:
-            continue
+    failed = _failed_checks(context.instance, context.dagster_run.run_id)
+    for evaluation in failed:
         send_alert(
             settings.reports_dir / "alerts.jsonl",
             settings.alert_webhook_url,
@@ -253,13 +263,11 @@ def check_failure_alert_sensor(context: dg.SensorEvaluationContext):
                 "check": evaluation.check_name,
                 "severity": evaluation.severity.value,
                 "description": evaluation.description,
-                "run_id": record.run_id,
+                "run_id": context.dagster_run.run_id,
+                "partition": context.dagster_run.tags.get("dagster/partition"),
             },
         )
-        sent += 1
-    if after is not None:
-        context.update_cursor(str(after))
-    return dg.SkipReason(f"{sent} check failure alert(s) sent")
+    return dg.SkipReason(f"{len(failed)} check failure alert(s) sent")
 
 
 weekly_retrain_schedule = dg.ScheduleDefinition(

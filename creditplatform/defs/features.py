@@ -2,15 +2,25 @@
 
 import dagster as dg
 
+from creditplatform.defs import metadata as md
 from creditplatform.defs.automation_conditions import follows_its_month
 from creditplatform.defs.partitions import monthly_partitions
 from creditplatform.defs.raw import TRANSIENT_RETRY, raw_key
 from creditplatform.defs.resources import WAREHOUSE_POOL, Warehouse
-from creditplatform.features.catalog import FEATURE_SCHEMA_VERSION, FEATURES
+from creditplatform.features.catalog import (
+    CATEGORICAL_FEATURES,
+    FEATURE_SCHEMA_VERSION,
+    FEATURES,
+    NUMERIC_FEATURES,
+)
 from creditplatform.features.store import STORE, build_month
 from creditplatform.homecredit import TABLES
 from creditplatform.settings import load_settings
 
+STORE_TYPES = {
+    "month": "VARCHAR", "SK_ID_CURR": "BIGINT", "TARGET": "INTEGER",
+    **dict.fromkeys(CATEGORICAL_FEATURES, "VARCHAR"), **dict.fromkeys(NUMERIC_FEATURES, "DOUBLE"),
+}  # fmt: skip
 FEATURE_CHECKS = {
     "expected_columns": "The store has exactly the catalog's columns.",
     "one_row_per_application": "One row per application of the month, no duplicates.",
@@ -32,6 +42,7 @@ FEATURE_CHECKS = {
     pool=WAREHOUSE_POOL,
     retry_policy=TRANSIENT_RETRY,
     kinds={"duckdb", "sql"},
+    metadata={"dagster/column_schema": md.column_schema(STORE_TYPES)},
     description=f"Per-applicant features (DuckDB SQL over raw/*) in `{STORE}`, "
     f"schema version {FEATURE_SCHEMA_VERSION}, {len(FEATURES)} features.",
 )
@@ -56,6 +67,7 @@ def feature_store(context: dg.AssetExecutionContext, warehouse: Warehouse):
     sparsest = dict(sorted(build.null_rates.items(), key=lambda kv: -kv[1])[:10])
     yield dg.MaterializeResult(
         metadata={
+            "dagster/row_count": dg.MetadataValue.int(build.rows),
             "rows": dg.MetadataValue.int(build.rows),
             "features": dg.MetadataValue.int(len(FEATURES)),
             "feature_schema_version": dg.MetadataValue.int(FEATURE_SCHEMA_VERSION),

@@ -22,9 +22,15 @@ def column_schema(columns: Mapping[str, str]) -> dg.TableSchema:
     )  # fmt: skip
 
 
-def png(name: str, data: bytes) -> dg.MetadataValue:
-    """A plot embedded in the asset page (the UI renders a base64 image in markdown)."""
-    return dg.MetadataValue.md(f"![{name}](data:image/png;base64,{base64.b64encode(data).decode()})")
+def pngs(plots: Mapping[str, bytes]) -> dg.MetadataValue:
+    """Plots embedded in the asset page: the UI renders base64 images in a markdown value."""
+    return dg.MetadataValue.md(
+        "\n\n".join(
+            f"**{name.replace('_', ' ')}**\n\n"
+            f"![{name}](data:image/png;base64,{base64.b64encode(data).decode()})"
+            for name, data in plots.items()
+        )
+    )
 
 
 def table(rows: Iterable[Mapping[str, object]], columns: Mapping[str, str]) -> dg.MetadataValue:
@@ -44,3 +50,41 @@ def mlflow_version_url(ui_url: str, model: str, version: int) -> dg.MetadataValu
 
 def dagster_run_url(ui_url: str, run_id: str) -> str:
     return f"{ui_url.rstrip('/')}/runs/{run_id}"
+
+
+def metrics_table(metrics: Mapping[str, Mapping[str, Mapping[str, float]]]) -> dg.MetadataValue:
+    """Evaluation metrics, one row per (set, model): candidate, champion and baseline side by
+    side on the same rows."""
+    names = list(next(iter(next(iter(metrics.values())).values())))
+    rows = [
+        {"set": set_name, "model": model, **values}
+        for set_name, per_model in metrics.items()
+        for model, values in per_model.items()
+    ]
+    return table(rows, {"set": "string", "model": "string", **dict.fromkeys(names, "float")})
+
+
+def gates_table(gates: Mapping) -> dg.MetadataValue:
+    """The promotion gates as a table (or the reason no gate ran: a stale evaluation)."""
+    rows = gates.get("gates") or [
+        {
+            "name": k,
+            "passed": False,
+            "candidate": None,
+            "reference": None,
+            "limit": None,
+            "reason": str(v),
+        }
+        for k, v in gates.items()
+    ]
+    return table(
+        rows,
+        {
+            "name": "string",
+            "passed": "bool",
+            "candidate": "float",
+            "reference": "float",
+            "limit": "float",
+            "reason": "string",
+        },
+    )

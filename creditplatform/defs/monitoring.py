@@ -15,6 +15,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from creditplatform.defs import metadata as md
 from creditplatform.defs.automation_conditions import follows_its_month
 from creditplatform.defs.partitions import monthly_partitions
 from creditplatform.defs.raw import TRANSIENT_RETRY
@@ -241,9 +242,6 @@ def drift_report(
         ),
         metadata={"drifted_features": drifted},
     )
-    top = "\n".join(
-        f"| {d.feature} | {d.psi:.3f} | {d.band} |" for d in drifts[:10]
-    )  # fmt: skip
     yield dg.MaterializeResult(
         metadata={
             "max_psi": dg.MetadataValue.float(drifts[0].psi),
@@ -261,6 +259,9 @@ def drift_report(
             "statistics_seconds": dg.MetadataValue.float(round(stats_seconds, 2)),
             "report_html": dg.MetadataValue.path(str(out_dir / "report.html")),
             "report_html_scope": f"top {len(shown)} features by PSI, {html_rows} rows a side",
-            "top_features": dg.MetadataValue.md("| feature | PSI | band |\n|---|---|---|\n" + top),
+            "top_features": md.table(
+                [{"feature": d.feature, "psi": d.psi, "band": d.band} for d in drifts[:15]],
+                {"feature": "string", "psi": "float", "band": "string"},
+            ),
         }
     )

@@ -18,6 +18,7 @@ from creditplatform.contracts.report import (
     VALUE_RULES,
     TableReport,
 )
+from creditplatform.defs import metadata as md
 from creditplatform.defs.partitions import monthly_partitions
 from creditplatform.defs.resources import WAREHOUSE_POOL, PlatformPaths, Warehouse
 from creditplatform.homecredit import TABLES, TableSpec
@@ -82,6 +83,7 @@ def _check_results(result: MonthIngest):
 def _materialization(result: MonthIngest, table: str) -> dg.MaterializeResult:
     report, summary = result.reports[table], result.summaries.get(table)
     metadata = {
+        "dagster/row_count": dg.MetadataValue.int(report.rows),
         "rows": dg.MetadataValue.int(report.rows),
         "sha256": report.sha256,
         "source_file": dg.MetadataValue.path(report.path),
@@ -103,6 +105,11 @@ def _materialization(result: MonthIngest, table: str) -> dg.MaterializeResult:
             "contracts (DuckDB table "
             f"`{raw_ref(table)}`, one row per landed row plus the `month` column).",
             kinds={"duckdb"},
+            metadata={
+                "dagster/column_schema": md.column_schema(
+                    {"month": "VARCHAR", **spec.duckdb_types()}
+                )
+            },
         )
         for table, spec in TABLES.items()
     ],

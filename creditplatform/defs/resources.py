@@ -99,6 +99,7 @@ class MlflowResource(dg.ConfigurableResource):
     artifact_root: str
     experiment: str = "creditplatform"
     registered_model: str = "creditplatform-pd"
+    ui_url: str = "http://127.0.0.1:5000"
 
     def registry(self) -> Registry:
         from creditplatform.ml.registry import Registry  # MLflow loads only when used
@@ -114,4 +115,5 @@ class MlflowResource(dg.ConfigurableResource):
             artifact_root=str(settings.mlflow_dir / "artifacts"),
             experiment=settings.mlflow_experiment,
             registered_model=settings.registered_model,
+            ui_url=settings.mlflow_ui_url,
         )

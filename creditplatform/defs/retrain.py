@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from creditplatform.crashpoints import crashpoint
+from creditplatform.defs import metadata as md
 from creditplatform.defs.resources import WAREHOUSE_POOL, MlflowResource, Warehouse
 from creditplatform.features.catalog import FEATURE_SCHEMA_VERSION, FEATURES
 from creditplatform.features.store import STORE
@@ -176,6 +177,7 @@ def candidate_model(
         "feature_schema_version": str(FEATURE_SCHEMA_VERSION),
         "git_commit": git_commit(),
         "dagster_run_id": context.run_id,
+        "dagster_run_url": md.dagster_run_url(settings.dagster_ui_url, context.run_id),
         "trigger": trigger,
         "window": ",".join(training_splits.window),
     }
@@ -216,10 +218,15 @@ def candidate_model(
         trigger=trigger,
         params=params.as_dict(),
     )
+    ui = mlflow_tracking.ui_url
     return dg.Output(
         candidate,
         metadata={
             "model_version": dg.MetadataValue.int(candidate.version),
+            "mlflow_run": md.mlflow_run_url(ui, run.info.experiment_id, run_id),
+            "mlflow_model_version": md.mlflow_version_url(
+                ui, registry.model_name, candidate.version
+            ),
             "mlflow_run_id": run_id,
             "mlflow_tracking_uri": registry.tracking_uri,
             "model_uri": candidate.model_uri,
@@ -299,35 +306,27 @@ def evaluation_report(
     info = EvaluationInfo(
         candidate_model, int(champion.version) if champion else None, report.metrics, str(out_dir)
     )
+    run = client.get_run(candidate_model.mlflow_run_id)
     return dg.Output(
         info,
         metadata={
-            "headline_test": dg.MetadataValue.md(report.headline_markdown("test")),
-            "headline_oot": dg.MetadataValue.md(report.headline_markdown("oot")),
+            "metrics": md.metrics_table(report.metrics),
+            "plots": md.pngs(report.plots),
+            "mlflow_run": md.mlflow_run_url(
+                mlflow_tracking.ui_url, run.info.experiment_id, candidate_model.mlflow_run_id
+            ),
             "report_html": dg.MetadataValue.path(str(paths_out["html"])),
             "report_json": dg.MetadataValue.path(str(paths_out["json"])),
-            "plots": dg.MetadataValue.md(
-                "\n".join(f"- `{paths_out[name]}`" for name in report.plots)
-            ),
             "candidate_test_auc": dg.MetadataValue.float(
                 report.metrics["test"]["candidate"]["roc_auc"]
             ),
             "champion_version": dg.MetadataValue.int(info.champion_version or 0),
-            "top_features": dg.MetadataValue.json(dict(report.importances[:10])),
+            "top_features": md.table(
+                [{"feature": f, "auc_drop": v} for f, v in report.importances[:15]],
+                {"feature": "string", "auc_drop": "float"},
+            ),
         },
     )
-
-
-def _gates_markdown(gates: dict) -> str:
-    rows = ["| gate | passed | candidate | reference | limit |", "|---|---|---|---|---|"]
-    for g in gates.get("gates", []):
-        ref = "" if g["reference"] is None else f"{g['reference']:.5f}"
-        lim = "" if g["limit"] is None else f"{g['limit']:.5f}"
-        rows.append(
-            f"| {g['name']} | {'yes' if g['passed'] else 'NO'} | {g['candidate']:.5f} | {ref} "
-            f"| {lim} |"
-        )
-    return "\n".join(rows)
 
 
 @dg.asset(
@@ -382,7 +381,10 @@ def registry_promotion(
             "candidate_version": dg.MetadataValue.int(candidate.version),
             "champion_before": dg.MetadataValue.int(champion_now or 0),
             "champion_after": dg.MetadataValue.int(record.champion_after or 0),
-            "gates": dg.MetadataValue.md(_gates_markdown(gates)),
+            "gates": md.gates_table(gates),
+            "mlflow_model_version": md.mlflow_version_url(
+                mlflow_tracking.ui_url, registry.model_name, candidate.version
+            ),
             "reasons": dg.MetadataValue.json(reasons),
             "trigger": record.trigger,
             "attempt_id": record.attempt_id,

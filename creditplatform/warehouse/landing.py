@@ -91,3 +91,22 @@ def ingest_retry(
     if not last_run_failed or contract_failed:
         return None
     return "retry" if retries_so_far < max_retries else "give_up"
+
+
+def land_month(source: Path, landing_dir: Path, month: str) -> Path:
+    """Deliver one month folder the way a provider should: files first, ``_SUCCESS`` last.
+
+    The files are copied under a hidden name and renamed into place, so the landing sensor never
+    sees a half-copied month; the marker is written after the rename. Replaces an earlier drop.
+    """
+    import shutil
+
+    landing_dir.mkdir(parents=True, exist_ok=True)
+    target = landing_dir / month
+    partial = landing_dir / f".{month}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(source / month, partial, ignore=shutil.ignore_patterns(SUCCESS_MARKER))
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)
+    (target / SUCCESS_MARKER).touch()
+    return target

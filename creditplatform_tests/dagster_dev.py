@@ -1,0 +1,62 @@
+"""Start a real ``dagster dev`` (webserver + daemon) for a test, and stop it by its pid.
+
+Started the way the Makefile does, in its own session with SIGINT restored (in the background
+``dagster dev`` otherwise ignores the stop signal); stopped with SIGINT to its process group,
+SIGKILL after a grace period. Never by name.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from creditplatform.settings import REPO_ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(1)
+    raise TimeoutError(f"{url} did not answer within {seconds:.0f}s")
+
+
+@contextmanager
+def dagster_dev(env: dict, log_path: Path) -> Iterator[str]:
+    """``dagster dev`` on a free loopback port; yields its base URL."""
+    port = free_port()
+    dagster = Path(sys.executable).parent / "dagster"
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        ["setsid", "env", "--default-signal=INT", str(dagster), "dev", "-h", "127.0.0.1",
+         "-p", str(port), "-w", str(REPO_ROOT / "workspace.yaml")],
+        env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        wait_for(f"http://127.0.0.1:{port}/server_info", 180)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
