@@ -7,6 +7,7 @@ SIGKILL after a grace period. Never by name.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -59,4 +60,8 @@ def dagster_dev(env: dict, log_path: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        # The code server and its run workers are in the group we created; a run interrupted
+        # by the shutdown can outlive dagster dev. Nothing of the test may outlive it.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         log.close()

@@ -5,7 +5,7 @@ import dagster as dg
 from creditplatform.defs import metadata as md
 from creditplatform.defs.automation_conditions import follows_its_month
 from creditplatform.defs.partitions import monthly_partitions
-from creditplatform.defs.raw import TRANSIENT_RETRY, raw_key
+from creditplatform.defs.raw import raw_key
 from creditplatform.defs.resources import WAREHOUSE_POOL, Warehouse
 from creditplatform.features.catalog import (
     CATEGORICAL_FEATURES,
@@ -40,7 +40,6 @@ FEATURE_CHECKS = {
         for name, text in FEATURE_CHECKS.items()
     ],
     pool=WAREHOUSE_POOL,
-    retry_policy=TRANSIENT_RETRY,
     kinds={"duckdb", "sql"},
     metadata={"dagster/column_schema": md.column_schema(STORE_TYPES)},
     description=f"Per-applicant features (DuckDB SQL over raw/*) in `{STORE}`, "

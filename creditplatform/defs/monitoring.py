@@ -18,7 +18,6 @@ import pandas as pd
 from creditplatform.defs import metadata as md
 from creditplatform.defs.automation_conditions import follows_its_month
 from creditplatform.defs.partitions import monthly_partitions
-from creditplatform.defs.raw import TRANSIENT_RETRY
 from creditplatform.defs.resources import WAREHOUSE_POOL, MlflowResource, Warehouse
 from creditplatform.features.catalog import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from creditplatform.features.store import STORE
@@ -126,7 +125,6 @@ def record_drift(con: duckdb.DuckDBPyConnection, row: dict) -> None:
         )
     ],
     pool=WAREHOUSE_POOL,
-    retry_policy=TRANSIENT_RETRY,
     kinds={"evidently", "duckdb"},
     description="PSI/KS per feature and prediction drift vs the champion's training rows; the "
     "month's AUC under the champion once its outcomes are in. Evidently HTML + JSON under "

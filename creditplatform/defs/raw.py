@@ -28,11 +28,6 @@ from creditplatform.warehouse.landing import LandingError
 RAW_GROUP = "raw"
 
 
-# Transient failures (a DuckDB lock held past the resource's own back-off, a file still being
-# copied) are retried; contract failures are final (``allow_retries=False``).
-TRANSIENT_RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL)
-
-
 def raw_key(table: str) -> dg.AssetKey:
     return dg.AssetKey([RAW_GROUP, TABLES[table].asset_name])
 
@@ -116,7 +111,6 @@ def _materialization(result: MonthIngest, table: str) -> dg.MaterializeResult:
     check_specs=_check_specs(),
     partitions_def=monthly_partitions,
     pool=WAREHOUSE_POOL,
-    retry_policy=TRANSIENT_RETRY,
     name="raw_tables",
 )
 def raw_tables(context: dg.AssetExecutionContext, paths: PlatformPaths, warehouse: Warehouse):

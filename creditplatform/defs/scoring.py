@@ -7,7 +7,6 @@ import dagster as dg
 
 from creditplatform.defs.automation_conditions import follows_its_month
 from creditplatform.defs.partitions import monthly_partitions
-from creditplatform.defs.raw import TRANSIENT_RETRY
 from creditplatform.defs.resources import WAREHOUSE_POOL, MlflowResource, Warehouse
 from creditplatform.features.store import STORE
 
@@ -20,7 +19,6 @@ SCORES = "scores.batch_scores"
     automation_condition=follows_its_month(),
     deps=["feature_store", "registry_promotion"],
     pool=WAREHOUSE_POOL,
-    retry_policy=TRANSIENT_RETRY,
     kinds={"duckdb", "mlflow"},
     description=f"PD of every application of the month under the champion, in `{SCORES}`; "
     "each row carries the model version.",
