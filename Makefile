@@ -14,12 +14,14 @@ RUN_MONTHS ?= 18
 RUN_APPLICATIONS ?= 4000
 RUN_SCENARIO ?= income_shift
 
-.PHONY: help venv run ui test lint bench bench-small clean
+.PHONY: help venv run ui test test-slow test-all lint bench bench-small clean
 
 help:
 	@echo "make run    generate data and run the pipeline end to end (rebuilds data/ from scratch)"
 	@echo "make ui     dagster dev on 127.0.0.1:3000"
-	@echo "make test   run the test suite"
+	@echo "make test   the fast tier: unit and integration tests (a few minutes)"
+	@echo "make test-slow  the slow tier: kill -9, daemon, browser, demo and lifecycle runs"
+	@echo "make test-all   both tiers"
 	@echo "make bench  whole graph at Home Credit scale, DuckDB vs pandas, model and drift quality"
 	@echo "make bench-small  the same benchmarks at 1/20 scale (a few minutes)"
 	@echo "make lint   ruff"
@@ -39,8 +41,18 @@ ui: venv
 	mkdir -p $(CREDITPLATFORM_DAGSTER_STORAGE)
 	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
+# Two xdist workers on 2 cores; each worker's native thread pools are pinned to one thread so
+# they do not oversubscribe the machine.
+PYTEST := OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -n 2
+
 test: venv
-	$(VENV)/bin/python -m pytest -n 2 $(PYTEST_ARGS)
+	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
+
+test-slow: venv
+	$(PYTEST) -m slow $(PYTEST_ARGS)
+
+test-all: venv
+	$(PYTEST) $(PYTEST_ARGS)
 
 bench: venv
 	$(VENV)/bin/python -m benchmarks.scale --months 12 --applications-per-month 25626
