@@ -264,3 +264,25 @@ def test_switch_is_the_commit_point(registry, con):
     v1 = _model(registry, 1)
     switch_champion(registry, v1, None, datetime.now(UTC).isoformat())
     assert _champion(registry) == v1
+
+
+def test_manual_promotion_of_an_unknown_version_is_refused_and_audited(_isolated_data_dir):
+    import dagster as dg
+
+    from creditplatform.definitions import build_definitions
+    from creditplatform.settings import load_settings
+
+    settings = load_settings()
+    defs = build_definitions(settings)
+    config = {"action": "promote", "version": 7, "reason": "by hand, for the test"}
+    result = defs.resolve_job_def("manual_promotion_job").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+        run_config={"ops": {"set_champion": {"config": config}}},
+    )  # fmt: skip
+    assert not result.success
+    failure = result.failure_data_for_node("set_champion").user_failure_data.description
+    assert "refused" in failure and "v7 does not exist" in failure
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        (row,) = history(con)
+    assert (row["version"], row["decision"], row["trigger"]) == (7, "rejected", "manual")
+    assert json.loads(row["reasons"])[1].startswith("refused:")

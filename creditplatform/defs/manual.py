@@ -7,6 +7,7 @@ promotion journal as the automatic decisions and is audited in the same table; a
 request is audited too.
 """
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -57,10 +58,10 @@ def set_champion(
             attempt_id=new_attempt_id(),
         )
         if problems:
-            refused = AuditRecord(**{
-                **record.__dict__, "decision": "rejected", "champion_after": previous,
-                "reasons": [config.reason, *(f"refused: {p}" for p in problems)],
-            })  # fmt: skip
+            refused = replace(
+                record, decision="rejected", champion_after=previous,
+                reasons=[config.reason, *(f"refused: {p}" for p in problems)],
+            )  # fmt: skip
             append(con, refused)
             raise dg.Failure(
                 f"manual {config.action} of v{config.version} refused: " + "; ".join(problems),
