@@ -35,6 +35,10 @@ class AuditRecord:
     champion_after: int | None
     attempt_id: str = ""
 
+    def __post_init__(self) -> None:
+        if self.decision not in DECISIONS:
+            raise ValueError(f"audit decision {self.decision!r} is not one of {DECISIONS}")
+
 
 def ensure_audit(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE SCHEMA IF NOT EXISTS audit")
