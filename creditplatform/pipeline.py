@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import dagster as dg
 
+from creditplatform.defs.resources import WAREHOUSE_POOL
 from creditplatform.settings import Settings
 
 STATE_DIRS = ("incoming", "landing", "truth", "mlflow", "reports", "dagster")
@@ -26,6 +27,15 @@ def reset_data_dir(settings: Settings) -> None:
         (settings.data_dir / name).unlink(missing_ok=True)
 
 
+def pool_holders(instance: dg.DagsterInstance, pool: str = WAREHOUSE_POOL) -> list[str]:
+    """Which run steps hold the pool now: a CLI run will queue behind them, and says so."""
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return []
+    slots = storage.get_concurrency_info(pool).claimed_slots
+    return [f"run {slot.run_id[:8]} ({slot.step_key})" for slot in slots]
+
+
 class Runner:
     def __init__(
         self, defs: dg.Definitions, instance: dg.DagsterInstance, say: Callable[[str], None]
@@ -37,6 +47,8 @@ class Runner:
     ) -> dg.ExecuteInProcessResult:
         """Run a job; the console shows warnings only (the instance keeps every event)."""
         started = time.perf_counter()
+        for holder in pool_holders(self.instance):
+            self.say(f"  {label}: waiting for the warehouse, held by {holder}")
         config = {
             **(run_config or {}),
             "loggers": {"console": {"config": {"log_level": "WARNING"}}},

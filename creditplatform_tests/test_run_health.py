@@ -45,3 +45,18 @@ def test_a_reused_pid_does_not_keep_a_dead_run_alive():
     gone = subprocess.Popen(["true"])
     gone.wait()
     assert not process_alive(gone.pid)
+
+
+def test_a_cli_run_says_which_run_holds_the_warehouse():
+    from creditplatform.pipeline import pool_holders
+
+    with dg.DagsterInstance.from_config(str(REPO_ROOT)) as instance:
+        assert pool_holders(instance) == []
+        instance.event_log_storage.set_concurrency_slots("warehouse", 1)
+        claim = instance.event_log_storage.claim_concurrency_slot(
+            "warehouse", "abcdef12-run", "raw_tables"
+        )
+        assert claim.is_claimed
+        assert pool_holders(instance) == ["run abcdef12 (raw_tables)"]
+        instance.event_log_storage.free_concurrency_slots_for_run("abcdef12-run")
+        assert pool_holders(instance) == []
