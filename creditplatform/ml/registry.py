@@ -192,7 +192,9 @@ def missing_lineage(version: ModelVersion) -> list[str]:
     return [tag for tag in LINEAGE_TAGS if not version.tags.get(tag)]
 
 
-def _verified_load(uri: str, expected: str | None, what: str, load: bool = True):
+@contextmanager
+def _verified_copy(uri: str, expected: str | None, what: str) -> Iterator[Path]:
+    """A downloaded copy of the artifact, only if it hashes to the SHA-256 recorded for it."""
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(mlflow.artifacts.download_artifacts(uri, dst_path=tmp))
         actual = directory_sha256(local)
@@ -201,7 +203,12 @@ def _verified_load(uri: str, expected: str | None, what: str, load: bool = True)
                 f"{what}: artifact SHA-256 {actual} does not match the {expected} recorded at "
                 "registration; refusing to load it"
             )
-        return mlflow.sklearn.load_model(str(local)) if load else None
+        yield local
+
+
+def _verified_load(uri: str, expected: str | None, what: str):
+    with _verified_copy(uri, expected, what) as local:
+        return mlflow.sklearn.load_model(str(local))
 
 
 def load_verified(registry: Registry, version: ModelVersion):
@@ -253,7 +260,8 @@ def target_problems(registry: Registry, version: int) -> tuple[ModelVersion | No
     problems = [f"lineage tag {tag!r} is missing" for tag in missing_lineage(target)]
     if not problems:
         try:
-            _verified_load(target.source, target.tags["artifact_sha256"], f"v{version}", load=False)
+            with _verified_copy(target.source, target.tags["artifact_sha256"], f"v{version}"):
+                pass  # the check is the download and hash; nothing is loaded
         except ArtifactTampered as err:
             problems.append(str(err))
     run = registry.client().get_run(target.run_id) if target.run_id else None

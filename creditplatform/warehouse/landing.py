@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,8 +100,6 @@ def land_month(source: Path, landing_dir: Path, month: str) -> Path:
     The files are copied under a hidden name and renamed into place, so the landing sensor never
     sees a half-copied month; the marker is written after the rename. Replaces an earlier drop.
     """
-    import shutil
-
     landing_dir.mkdir(parents=True, exist_ok=True)
     target = landing_dir / month
     partial = landing_dir / f".{month}.partial"
