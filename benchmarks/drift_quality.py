@@ -47,7 +47,7 @@ def run_scenario(name: str, applications: int, seed: int, out: Path) -> dict:
             assert ingest_month(con, out / "landing", month).published
     with duckdb.connect(str(warehouse)) as con:
         for month in months:
-            assert build_month(con, month, 0.95).published
+            assert build_month(con, month).published
         frames = {
             m: con.execute(f"SELECT * FROM {STORE} WHERE month = ?", [m]).df() for m in months
         }

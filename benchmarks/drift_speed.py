@@ -32,7 +32,7 @@ def run(applications: int, out: Path) -> dict:
             assert ingest_month(con, out / "landing", month).published
     with duckdb.connect(str(out / "w.duckdb")) as con:
         for month in ("2024-01", "2024-02"):
-            assert build_month(con, month, 0.95).published
+            assert build_month(con, month).published
         reference = con.execute(f"SELECT * FROM {STORE} WHERE month = '2024-01'").df()
         current = con.execute(f"SELECT * FROM {STORE} WHERE month = '2024-02'").df()
     started = time.perf_counter()

@@ -41,9 +41,11 @@ def ensure_dagster_env() -> None:
 
 def quiet_third_party_logs() -> None:
     """Our timeline, not MLflow's INFO/WARNING chatter (environment detection, pip version,
-    database migrations); errors still show."""
+    database migrations); errors still show. MLflow sets its own level when it is first
+    imported, so it is told through its environment variable as well."""
     import logging
 
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
     for name in ("mlflow", "alembic", "git"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
@@ -137,17 +139,26 @@ def cmd_land(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from creditplatform.warehouse.landing import complete_months
+    from creditplatform.defs.partitions import monthly_partitions
+    from creditplatform.warehouse.landing import landing_inventory
 
     settings, runner = _runner()
-    months = args.month or complete_months(settings.landing_dir)
+    keys = set(monthly_partitions.get_partition_keys())
+    inventory = landing_inventory(settings.landing_dir, keys)
+    if warning := inventory.warning():
+        _say(f"warning: {warning}")
+    outside = [m for m in args.month or [] if m not in keys]
+    if outside:
+        _say(f"warning: outside the partition range, not ingested: {', '.join(outside)}")
+    months = [m for m in args.month if m in keys] if args.month else inventory.months
     if not months:
-        _say(f"no complete month under {settings.landing_dir}; run `creditplatform generate`")
+        if not outside:
+            _say(f"no complete month under {settings.landing_dir}; run `creditplatform generate`")
         return 1
     failed = _ingest(runner, months)
     if failed:
         _say(f"months that failed their contracts or could not be read: {', '.join(failed)}")
-    return 1 if failed else 0
+    return 1 if failed or outside else 0
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
@@ -171,10 +182,6 @@ def cmd_promote(args: argparse.Namespace) -> int:
         f"{config['action']} v{args.version}",
         run_config={"ops": {"set_champion": {"config": config}}},
     )
-    if not result.success:
-        failure = result.failure_data_for_node("set_champion")
-        if failure is not None and failure.user_failure_data is not None:
-            _say(f"  {failure.user_failure_data.description}")
     return 0 if result.success else 1
 
 

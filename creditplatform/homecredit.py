@@ -16,7 +16,10 @@ SENTINEL_DAYS = 365243
 
 @dataclass(frozen=True)
 class ForeignKey:
-    """Child rows must point at a parent row of the same month (``columns`` → ``parent``)."""
+    """Child rows must point at a parent row of the same month (``columns`` → ``parent``).
+
+    With several columns, the first locates the parent row and the rest must agree with it.
+    """
 
     columns: tuple[str, ...]
     parent: str
@@ -63,6 +66,10 @@ def _spec(name: str, pk: tuple[str, ...], fks: tuple[ForeignKey, ...] = ()) -> T
 
 _CURR = ForeignKey(("SK_ID_CURR",), "application")
 _PREV = ForeignKey(("SK_ID_PREV",), "previous_application")
+# A row carrying both keys must name the applicant its previous application belongs to;
+# otherwise it would be attributed to one of two applicants silently.
+_PREV_PAIR = ForeignKey(("SK_ID_PREV", "SK_ID_CURR"), "previous_application")
+_PREV_CHILD = (_PREV, _CURR, _PREV_PAIR)
 
 TABLES: dict[str, TableSpec] = {
     spec.name: spec
@@ -75,10 +82,10 @@ TABLES: dict[str, TableSpec] = {
             (ForeignKey(("SK_ID_BUREAU",), "bureau"),),
         ),
         _spec("previous_application", ("SK_ID_PREV",), (_CURR,)),
-        _spec("POS_CASH_balance", ("SK_ID_PREV", "MONTHS_BALANCE"), (_PREV, _CURR)),
+        _spec("POS_CASH_balance", ("SK_ID_PREV", "MONTHS_BALANCE"), _PREV_CHILD),
         # Partial payments give several rows per instalment: the real file has no unique key.
-        _spec("installments_payments", (), (_PREV, _CURR)),
-        _spec("credit_card_balance", ("SK_ID_PREV", "MONTHS_BALANCE"), (_PREV, _CURR)),
+        _spec("installments_payments", (), _PREV_CHILD),
+        _spec("credit_card_balance", ("SK_ID_PREV", "MONTHS_BALANCE"), _PREV_CHILD),
     )
 }
 

@@ -28,6 +28,7 @@ import duckdb
 
 from creditplatform.homecredit import TABLE_NAMES, TABLES
 from creditplatform.months import month_range
+from creditplatform.sql import literal
 from creditplatform.warehouse.landing import SUCCESS_MARKER
 
 _SOURCE = {name: f"{name}.csv" for name in TABLE_NAMES if name != "application"}
@@ -50,7 +51,7 @@ class ImportReport:
 
 
 def _read(path: Path) -> str:
-    return f"read_csv('{path}', all_varchar = true, header = true, auto_detect = true)"
+    return f"read_csv({literal(path)}, all_varchar = true, header = true, auto_detect = true)"
 
 
 def _cols(table: str, alias: str = "t") -> str:
@@ -100,9 +101,12 @@ def _load_child(con: duckdb.DuckDBPyConnection, kaggle: Path, table: str) -> int
             'ON CAST(t."SK_ID_CURR" AS BIGINT) = m.id'
         )
         if "SK_ID_PREV" in TABLES[table].columns and table != "previous_application":
+            # The row's previous application must exist and belong to the same applicant,
+            # or the month's contracts (key pair rule) would refuse it.
             placement += (
-                ' WHERE CAST(t."SK_ID_PREV" AS BIGINT) IN '
-                '(SELECT CAST("SK_ID_PREV" AS BIGINT) FROM previous_application)'
+                ' WHERE (CAST(t."SK_ID_PREV" AS BIGINT), CAST(t."SK_ID_CURR" AS BIGINT)) IN '
+                '(SELECT (CAST("SK_ID_PREV" AS BIGINT), CAST("SK_ID_CURR" AS BIGINT)) '
+                "FROM previous_application)"
             )
     con.execute(f'CREATE TABLE "{table}" AS {placement}')
     total = con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
@@ -138,7 +142,7 @@ def import_kaggle(
                 target = folder / TABLES[table].file_name
                 con.execute(
                     f'COPY (SELECT {_cols(table)} FROM "{table}" t WHERE _month_index = {index} '
-                    f"ORDER BY _line) TO '{target}' (HEADER, DELIMITER ',', QUOTE '\"')"
+                    f"ORDER BY _line) TO {literal(target)} (HEADER, DELIMITER ',', QUOTE '\"')"
                 )
                 count = con.execute(
                     f'SELECT count(*) FROM "{table}" WHERE _month_index = {index}'

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
-_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
 
 def is_month(text: str) -> bool:
-    return bool(_MONTH.match(text))
+    """Exactly ``YYYY-MM`` (``fullmatch``: ``$`` would accept a trailing newline)."""
+    return bool(_MONTH.fullmatch(text))
 
 
 def parse_month(text: str) -> tuple[int, int]:

@@ -36,6 +36,21 @@ def pool_holders(instance: dg.DagsterInstance, pool: str = WAREHOUSE_POOL) -> li
     return [f"run {slot.run_id[:8]} ({slot.step_key})" for slot in slots]
 
 
+def failure_messages(result: dg.ExecuteInProcessResult) -> list[tuple[str, str]]:
+    """(step, message) per failed step: a ``Failure``'s description, else the error's text."""
+    found = []
+    for event in result.all_events:
+        if not event.is_step_failure:
+            continue
+        data = event.step_failure_data
+        user = data.user_failure_data
+        text = user.description if user and user.description else None
+        if text is None and data.error is not None:
+            text = f"{data.error.cls_name}: {data.error.message.strip()}"
+        found.append((event.step_key or "?", text or "failed"))
+    return found
+
+
 class Runner:
     def __init__(
         self, defs: dg.Definitions, instance: dg.DagsterInstance, say: Callable[[str], None]
@@ -45,13 +60,18 @@ class Runner:
     def run(
         self, job: str, label: str, run_config: dict | None = None, **kwargs
     ) -> dg.ExecuteInProcessResult:
-        """Run a job; the console shows warnings only (the instance keeps every event)."""
+        """Run a job and say how it ended; a failed step is told by its own message.
+
+        Dagster's console logger is kept to critical events: its step failures come with a
+        framework stack trace printed twice, which buries the message a person acts on (the
+        contract's table, column, rule and lines). The instance keeps every event.
+        """
         started = time.perf_counter()
         for holder in pool_holders(self.instance):
             self.say(f"  {label}: waiting for the warehouse, held by {holder}")
         config = {
             **(run_config or {}),
-            "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+            "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
         }
         result = self.defs.resolve_job_def(job).execute_in_process(
             instance=self.instance, raise_on_error=False, run_config=config, **kwargs
@@ -60,6 +80,8 @@ class Runner:
         self.say(
             f"  {label}: {verdict} ({time.perf_counter() - started:.1f}s, run {result.run_id[:8]})"
         )
+        for step, message in failure_messages(result):
+            self.say(f"    {step}: " + message.replace("\n", "\n    "))
         return result
 
 

@@ -18,8 +18,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 class Settings:
     data_dir: Path
     start_month: str = "2024-01"
-    # Feature store contract.
-    feature_null_ceiling: float = 0.95
+    # Feature data quality against the champion's training rows (warnings, never blocking):
+    # a null rate moving this much (absolute), a mean moving this many reference standard
+    # deviations, or this share of values outside the reference's [min, max].
+    feature_null_rate_shift: float = 0.20
+    feature_mean_shift_sds: float = 1.0
+    feature_out_of_range_share: float = 0.05
     # Training window: the latest N matured months; the newest of them is the out-of-time set.
     training_window_months: int = 12
     # A month is matured when at least this share of its applications carry a label.

@@ -149,3 +149,49 @@ def test_every_compiled_builtin_agrees_with_pandera(check):
         expected = sorted(int(i) + 1 for i in errors.failure_cases["index"])
     found = _duckdb_violations(frame, schema)
     assert sorted(case["row"] for v in found for case in v.cases) == expected
+
+
+def _arrow_backed(frame: pd.DataFrame, column: str, row: int, value: float) -> pd.DataFrame:
+    """The frame with Arrow-backed columns, where a NaN value stays distinct from a null (as
+    in DuckDB and in the file), and ``value`` put at ``row`` of ``column``."""
+    import pyarrow
+
+    arrow = pd.DataFrame(
+        {c: pd.Series(pyarrow.Array.from_pandas(frame[c]), dtype=pd.ArrowDtype(
+            pyarrow.Array.from_pandas(frame[c]).type)) for c in frame}
+    )  # fmt: skip
+    values = pyarrow.Array.from_pandas(frame[column]).to_pylist()
+    values[row] = value
+    typed = pyarrow.array(values, type=pyarrow.float64(), from_pandas=False)
+    arrow[column] = pd.Series(typed, dtype=pd.ArrowDtype(pyarrow.float64()))
+    return arrow
+
+
+GE_0, LE_0, UNIT = "greater_than_or_equal_to(0)", "less_than_or_equal_to(0)", "in_range(0, 1)"
+PAST = "greater_than_or_equal_to(-36525)"
+
+
+@pytest.mark.parametrize(
+    ("column", "also"),
+    [
+        ("AMT_CREDIT", {"nan": {GE_0}, "-inf": {GE_0}}),
+        ("EXT_SOURCE_1", {"nan": {UNIT}, "inf": {UNIT}, "-inf": {UNIT}}),
+        ("DAYS_REGISTRATION", {"nan": {LE_0, PAST}, "inf": {LE_0}, "-inf": {PAST}}),
+    ],
+    ids=["ge_0", "in_range_nullable", "past_age"],
+)
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+def test_non_finite_values_fail_alike_in_pandera_and_sql(applications, column, also, value):
+    """NaN and ±inf fail ``finite``, and each comparison the way pandas compares them (DuckDB
+    orders NaN above every number, which the compiled SQL corrects), on both routes."""
+    frame = _arrow_backed(applications, column, 3, value)
+    label = "nan" if np.isnan(value) else ("inf" if value > 0 else "-inf")
+    expected = {(column, "finite")} | {(column, rule) for rule in also.get(label, ())}
+    assert _pandera_failures("application", frame) == expected
+    assert _sql_failures("application", frame) == expected
+
+
+def test_null_is_not_a_value_on_either_route(applications):
+    """A blank in an optional float passes ``finite`` and its range rule alike."""
+    frame = _arrow_backed(applications, "EXT_SOURCE_1", 3, None)
+    assert _pandera_failures("application", frame) == _sql_failures("application", frame) == set()

@@ -68,7 +68,7 @@ def features(tmp_path):
         {"SK_ID_PREV": 100, "SK_ID_CURR": 1, "MONTHS_BALANCE": -30, "SK_DPD": 0,
          "NAME_CONTRACT_STATUS": "Completed", "CNT_INSTALMENT_FUTURE": 0.0},
     ])  # fmt: skip
-    build = build_month(con, M, null_ceiling=1.0)
+    build = build_month(con, M)
     assert build.published, [c.description for c in build.checks if not c.passed]
     frame = con.execute(f"SELECT * FROM {STORE} ORDER BY SK_ID_CURR").df().set_index("SK_ID_CURR")
     con.close()

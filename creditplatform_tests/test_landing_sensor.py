@@ -116,3 +116,37 @@ def test_contract_failure_is_not_retried(small_history):
     assert any(not e.passed for e in result.get_asset_check_evaluations())
     requests, cursor = evaluate(instance, settings.data_dir, cursor)
     assert requests == []
+
+
+def test_folders_that_are_not_months_are_reported_once_and_never_block(
+    small_history, _isolated_data_dir
+):
+    """A stray folder, a month outside the partitions and a hidden in-flight copy: the valid
+    month is still requested, the two mistakes are named in the log and alerted once."""
+    import json
+
+    from creditplatform.settings import load_settings
+
+    landing = _isolated_data_dir / "landing"
+    shutil.copytree(small_history / "landing" / "2024-01", landing / "2024-01")
+    for stray in ("backup", "1999-12", "2024-13", ".2024-02.partial"):
+        (landing / stray).mkdir(parents=True)
+    (landing / "1999-12" / "_SUCCESS").touch()
+    instance = dg.DagsterInstance.ephemeral()
+
+    requests, cursor = evaluate(instance, _isolated_data_dir)
+    assert [r.partition_key for r in requests] == ["2024-01"]
+    alerts_file = load_settings().reports_dir / "alerts.jsonl"
+    (alert,) = [json.loads(line) for line in alerts_file.read_text().splitlines()]
+    assert alert["kind"] == "landing_folder_ignored"
+    assert sorted(alert["folders"]) == ["1999-12", "2024-13", "backup"]
+
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor,
+        resources={"paths": PlatformPaths(data_dir=str(_isolated_data_dir))},
+    )  # fmt: skip
+    skipped = landing_sensor(context)
+    assert isinstance(skipped, dg.SkipReason)
+    assert "not a YYYY-MM month: 2024-13, backup" in skipped.skip_message
+    assert "outside the partition range: 1999-12" in skipped.skip_message
+    assert len(alerts_file.read_text().splitlines()) == 1  # not alerted again

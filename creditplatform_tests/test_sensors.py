@@ -103,7 +103,7 @@ def test_performance_drop_two_months_in_a_row_retrains(instance):
 
 def _warehouse_with_matured_month(data_copy):
     with duckdb.connect(str(data_copy / "warehouse.duckdb")) as con:
-        assert build_month(con, "2024-01", 0.95).published
+        assert build_month(con, "2024-01").published
 
 
 def test_staleness_requests_the_first_model_when_enough_months_matured(

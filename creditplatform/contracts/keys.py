@@ -8,11 +8,13 @@ from __future__ import annotations
 import duckdb
 
 from creditplatform.contracts.report import FOREIGN_KEYS, MAX_CASES, PRIMARY_KEY, Violation
-from creditplatform.homecredit import TableSpec
+from creditplatform.homecredit import ForeignKey, TableSpec
+from creditplatform.sql import ident
 
 
-def _cols(columns: tuple[str, ...]) -> str:
-    return ", ".join(f'"{c}"' for c in columns)
+def _cols(columns: tuple[str, ...], alias: str = "") -> str:
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(prefix + ident(c) for c in columns)
 
 
 def primary_key_violations(
@@ -28,7 +30,7 @@ def primary_key_violations(
     if not total[0]:
         return []
     rows = con.execute(f"{base} ORDER BY first_row LIMIT {MAX_CASES}").fetchall()
-    names = [*spec.primary_key, "occurrences", "first_row"]
+    names = [*spec.primary_key, "occurrences", "row"]
     return [
         Violation(
             table=spec.name,
@@ -41,6 +43,28 @@ def primary_key_violations(
     ]
 
 
+def _orphans(ref: str, parent: str, fk: ForeignKey) -> tuple[str, list[str]]:
+    """SQL for the failing child rows of ``fk`` and the names of its columns.
+
+    A single key fails when no parent row has it. A key pair fails when the parent row found by
+    its first column exists (a missing one is the single key's failure, reported once) but
+    disagrees on the others; the case then shows what the parent row says.
+    """
+    first, rest = fk.columns[0], fk.columns[1:]
+    if not rest:
+        sql = (
+            f"SELECT c._row, c.{ident(first)} FROM {ref} c WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {parent} p WHERE p.{ident(first)} = c.{ident(first)})"
+        )
+        return sql, ["row", first]
+    agree = " AND ".join(f"p.{ident(c)} IS NOT DISTINCT FROM c.{ident(c)}" for c in rest)
+    sql = (
+        f"SELECT c._row, {_cols(fk.columns, 'c')}, {_cols(rest, 'p')} FROM {ref} c "
+        f"JOIN {parent} p ON p.{ident(first)} = c.{ident(first)} WHERE NOT ({agree})"
+    )
+    return sql, ["row", *fk.columns, *(f"{fk.parent}.{c}" for c in rest)]
+
+
 def foreign_key_violations(
     con: duckdb.DuckDBPyConnection, ref: str, spec: TableSpec, parent_refs: dict[str, str]
 ) -> list[Violation]:
@@ -49,25 +73,24 @@ def foreign_key_violations(
         parent = parent_refs.get(fk.parent)
         if parent is None:
             continue
-        cols = _cols(fk.columns)
-        orphans = (
-            f"SELECT _row, {cols} FROM {ref} c WHERE NOT EXISTS "
-            f"(SELECT 1 FROM {parent} p WHERE "
-            + " AND ".join(f'p."{c}" = c."{c}"' for c in fk.columns)
-            + ")"
-        )
+        orphans, names = _orphans(ref, parent, fk)
         count = con.execute(f"SELECT count(*) FROM ({orphans})").fetchone()[0]
         if not count:
             continue
-        rows = con.execute(f"{orphans} ORDER BY _row LIMIT {MAX_CASES}").fetchall()
+        rows = con.execute(f"{orphans} ORDER BY 1 LIMIT {MAX_CASES}").fetchall()
+        rule = (
+            f"references {fk.parent}({fk.columns[0]})"
+            if len(fk.columns) == 1
+            else f"({', '.join(fk.columns)}) matches {fk.parent}"
+        )
         found.append(
             Violation(
                 table=spec.name,
                 check=FOREIGN_KEYS,
                 column=", ".join(fk.columns),
-                rule=f"references {fk.parent}({', '.join(fk.columns)})",
+                rule=rule,
                 failing_rows=int(count),
-                cases=[dict(zip(["row", *fk.columns], r, strict=True)) for r in rows],
+                cases=[dict(zip(names, r, strict=True)) for r in rows],
             )
         )
     return found

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import cache
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -47,6 +48,20 @@ def _days_or_sentinel() -> pa.Check:
         name=f"days_le_0_or_sentinel_{SENTINEL_DAYS}",
         statistics={"sentinel": SENTINEL_DAYS},
     )
+
+
+def is_finite(series: pd.Series) -> pd.Series:
+    """False for NaN and ±inf values (a null is not a value: pandera's ``ignore_na`` passes it).
+
+    A NaN literal in a file is a value, distinct from a blank, in DuckDB and in Arrow-backed
+    pandas; in NumPy-backed pandas the two cannot be told apart and both count as null.
+    """
+    values = series.to_numpy(dtype=float, na_value=np.nan)
+    return pd.Series(np.isfinite(values), index=series.index)
+
+
+def _finite() -> pa.Check:
+    return pa.Check(is_finite, element_wise=False, name="finite")
 
 
 _PAST_AGE = [_le(0), _ge(-HUNDRED_YEARS_DAYS)]
@@ -135,6 +150,8 @@ def schema_for(table: str) -> pa.DataFrameSchema:
 
     Integer columns of the real files never hold a blank (pandas would read them as float), so
     they are non-nullable; TARGET is the exception: blank means the outcome is not known yet.
+    Every float column must be finite: a NaN or ±inf (or a literal that overflows to inf) is
+    refused here, before the raw month is published, instead of poisoning the features.
     """
     spec = TABLES[table]
     rules = _RULES[table]
@@ -142,9 +159,10 @@ def schema_for(table: str) -> pa.DataFrameSchema:
     for name in spec.columns:
         dtype = spec.dtypes[name]
         nullable = dtype != "int64" or name == "TARGET"
+        checks = ([_finite()] if dtype == "float64" else []) + rules.get(name, [])
         columns[name] = pa.Column(
             None if name == "TARGET" else _PANDAS_DTYPES[dtype],
-            checks=rules.get(name, []),
+            checks=checks,
             nullable=nullable,
             coerce=False,
         )

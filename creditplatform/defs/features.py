@@ -6,13 +6,14 @@ from creditplatform.defs import metadata as md
 from creditplatform.defs.automation_conditions import follows_its_month
 from creditplatform.defs.partitions import monthly_partitions
 from creditplatform.defs.raw import raw_key
-from creditplatform.defs.resources import WAREHOUSE_POOL, Warehouse
+from creditplatform.defs.resources import WAREHOUSE_POOL, MlflowResource, Warehouse
 from creditplatform.features.catalog import (
     CATEGORICAL_FEATURES,
     FEATURE_SCHEMA_VERSION,
     FEATURES,
     NUMERIC_FEATURES,
 )
+from creditplatform.features.quality import QualityLimits, quality_findings
 from creditplatform.features.store import STORE, build_month
 from creditplatform.homecredit import TABLES
 from creditplatform.settings import load_settings
@@ -25,8 +26,42 @@ FEATURE_CHECKS = {
     "expected_columns": "The store has exactly the catalog's columns.",
     "one_row_per_application": "One row per application of the month, no duplicates.",
     "no_infinite_values": "No ±inf in any numeric feature.",
-    "null_rate_below_ceiling": "Every feature's null rate is under the configured ceiling.",
 }
+QUALITY_CHECK = "distribution_vs_reference"
+FINDING_COLUMNS = {
+    "feature": "string", "measure": "string", "reference": "float", "current": "float",
+    "shift_in_reference_sds": "float",
+}  # fmt: skip
+QUALITY_DESCRIPTION = (
+    "Warning (never blocking): a feature's null rate, mean or range moved far from the "
+    "champion's training rows (limits: CREDITPLATFORM_FEATURE_NULL_RATE_SHIFT, "
+    "_MEAN_SHIFT_SDS, _OUT_OF_RANGE_SHARE)."
+)
+
+
+def _quality_result(findings: list[dict] | None, champion: str | None) -> dg.AssetCheckResult:
+    if findings is None:
+        return dg.AssetCheckResult(
+            check_name=QUALITY_CHECK,
+            passed=True,
+            description=f"no reference: {champion or 'no champion yet'}",
+        )
+    moved = sorted({f["feature"] for f in findings})
+    return dg.AssetCheckResult(
+        check_name=QUALITY_CHECK,
+        passed=not findings,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            f"{len(moved)} feature(s) moved from the {champion} training rows: "
+            + ", ".join(moved[:10])
+            if findings
+            else f"every feature within limits of the {champion} training rows"
+        ),
+        metadata={
+            "findings": md.table(findings, FINDING_COLUMNS),
+            "reference": champion,
+        },
+    )
 
 
 @dg.asset(
@@ -36,8 +71,11 @@ FEATURE_CHECKS = {
     automation_condition=follows_its_month(),
     deps=[raw_key(t) for t in TABLES],
     check_specs=[
-        dg.AssetCheckSpec(name, asset="feature_store", blocking=True, description=text)
-        for name, text in FEATURE_CHECKS.items()
+        *(
+            dg.AssetCheckSpec(name, asset="feature_store", blocking=True, description=text)
+            for name, text in FEATURE_CHECKS.items()
+        ),
+        dg.AssetCheckSpec(QUALITY_CHECK, asset="feature_store", description=QUALITY_DESCRIPTION),
     ],
     pool=WAREHOUSE_POOL,
     kinds={"duckdb", "sql"},
@@ -45,11 +83,26 @@ FEATURE_CHECKS = {
     description=f"Per-applicant features (DuckDB SQL over raw/*) in `{STORE}`, "
     f"schema version {FEATURE_SCHEMA_VERSION}, {len(FEATURES)} features.",
 )
-def feature_store(context: dg.AssetExecutionContext, warehouse: Warehouse):
+def feature_store(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow_tracking: MlflowResource
+):
     month = context.partition_key
-    ceiling = load_settings().feature_null_ceiling
+    settings = load_settings()
+    champion = mlflow_tracking.registry().champion()
+    limits = QualityLimits(
+        settings.feature_null_rate_shift,
+        settings.feature_mean_shift_sds,
+        settings.feature_out_of_range_share,
+    )
     with warehouse.get_connection() as con:
-        build = build_month(con, month, ceiling)
+        build = build_month(con, month)
+        findings = (
+            quality_findings(
+                con, month, champion.tags["data_sha256"], list(NUMERIC_FEATURES), limits
+            )
+            if build.published and champion is not None
+            else None
+        )
     for check in build.checks:
         yield dg.AssetCheckResult(
             check_name=check.name,
@@ -63,6 +116,8 @@ def feature_store(context: dg.AssetExecutionContext, warehouse: Warehouse):
         raise dg.Failure(
             f"feature_store {month}: checks failed, not published: {failed}", allow_retries=False
         )
+    reference = f"champion v{champion.version}" if champion is not None else None
+    yield _quality_result(findings, reference)
     sparsest = dict(sorted(build.null_rates.items(), key=lambda kv: -kv[1])[:10])
     yield dg.MaterializeResult(
         metadata={

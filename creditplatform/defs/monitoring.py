@@ -25,8 +25,8 @@ from creditplatform.ml.lineage import frame_sha256
 from creditplatform.ml.training_data import load_split
 from creditplatform.settings import load_settings
 from creditplatform.warehouse.ingest import warehouse_tables
+from creditplatform.warehouse.month_data import DRIFT_TABLE
 
-DRIFT_TABLE = "monitoring.drift"
 REFERENCE_SCORES = "monitoring.reference_scores"
 # The Evidently page is for reading: it shows the features with the largest PSI on a sample.
 # Decisions use our statistics on every row of every feature. Each feature on the page costs

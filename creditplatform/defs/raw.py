@@ -13,8 +13,10 @@ import dagster as dg
 from creditplatform.contracts.report import (
     CHECK_DESCRIPTIONS,
     COLUMNS_AND_TYPES,
+    ERROR,
     FOREIGN_KEYS,
     PRIMARY_KEY,
+    ROW_COUNT,
     VALUE_RULES,
     TableReport,
 )
@@ -24,6 +26,7 @@ from creditplatform.defs.resources import WAREHOUSE_POOL, PlatformPaths, Warehou
 from creditplatform.homecredit import TABLES, TableSpec
 from creditplatform.warehouse.ingest import MonthIngest, ingest_month, raw_ref
 from creditplatform.warehouse.landing import LandingError
+from creditplatform.warehouse.month_data import forget_reports
 
 RAW_GROUP = "raw"
 
@@ -33,7 +36,7 @@ def raw_key(table: str) -> dg.AssetKey:
 
 
 def check_names(spec: TableSpec) -> list[str]:
-    names = [COLUMNS_AND_TYPES, VALUE_RULES]
+    names = [COLUMNS_AND_TYPES, ROW_COUNT, VALUE_RULES]
     if spec.primary_key:
         names.append(PRIMARY_KEY)
     if spec.foreign_keys:
@@ -58,12 +61,14 @@ def _check_result(table: str, check: str, report: TableReport) -> dg.AssetCheckR
         metadata["failing_columns"] = sorted({v.column or "(file)" for v in violations})
         metadata["rules"] = sorted({v.rule for v in violations})
         metadata["violations"] = dg.MetadataValue.json([v.as_metadata() for v in violations])
+    # Only errors block the month; a check that found warnings alone is a WARN result.
+    errors = any(v.severity == ERROR for v in violations)
     return dg.AssetCheckResult(
         asset_key=raw_key(table),
         check_name=check,
         passed=not violations,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description="; ".join(v.message for v in violations[:5]) or None,
+        severity=dg.AssetCheckSeverity.ERROR if errors else dg.AssetCheckSeverity.WARN,
+        description="\n".join(v.message for v in violations[:5]) or None,
         metadata=metadata,
     )
 
@@ -85,6 +90,7 @@ def _materialization(result: MonthIngest, table: str) -> dg.MaterializeResult:
         "table": raw_ref(table),
         "month": result.month,
         "null_counts": dg.MetadataValue.json(summary.null_counts if summary else {}),
+        "byte_order_mark": dg.MetadataValue.bool(report.byte_order_mark),
     }
     if summary and summary.label_rate is not None:
         metadata["label_rate"] = dg.MetadataValue.float(float(summary.label_rate))
@@ -135,5 +141,13 @@ def raw_tables(context: dg.AssetExecutionContext, paths: PlatformPaths, warehous
         month,
         json.dumps({t: r.rows for t, r in result.reports.items()}),
     )
+    reports_removed = forget_reports(paths.reports_dir, month)
+    if result.downstream_rows_removed or reports_removed:
+        context.log.info(
+            "month %s was delivered again: %d derived row(s) of the old delivery removed; "
+            "features follow in this run, scores and drift when they next run",
+            month,
+            result.downstream_rows_removed,
+        )
     for table in TABLES:
         yield _materialization(result, table)

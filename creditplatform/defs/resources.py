@@ -37,6 +37,10 @@ class PlatformPaths(dg.ConfigurableResource):
     def warehouse(self) -> Path:
         return Path(self.data_dir) / "warehouse.duckdb"
 
+    @property
+    def reports_dir(self) -> Path:
+        return Path(self.data_dir) / "reports"
+
 
 class Warehouse(DuckDBResource):
     """The DuckDB warehouse, opened through dagster-duckdb (it backs off on lock errors).

@@ -9,8 +9,7 @@ from creditplatform.defs.automation_conditions import follows_its_month
 from creditplatform.defs.partitions import monthly_partitions
 from creditplatform.defs.resources import WAREHOUSE_POOL, MlflowResource, Warehouse
 from creditplatform.features.store import STORE
-
-SCORES = "scores.batch_scores"
+from creditplatform.warehouse.month_data import SCORES
 
 
 @dg.asset(

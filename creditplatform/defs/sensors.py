@@ -11,8 +11,8 @@ from creditplatform.defs.partitions import monthly_partitions
 from creditplatform.defs.resources import PlatformPaths
 from creditplatform.settings import load_settings
 from creditplatform.warehouse.landing import (
-    complete_months,
     ingest_retry,
+    landing_inventory,
     month_checksum,
     month_fingerprint,
 )
@@ -32,7 +32,8 @@ def _last_ingest(instance: dg.DagsterInstance, month: str) -> tuple[bool, bool]:
         runs[0].run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
     ).records
     contract_failed = any(
-        not r.event_log_entry.dagster_event.event_specific_data.passed for r in checks
+        not data.passed and data.severity == dg.AssetCheckSeverity.ERROR
+        for data in (r.event_log_entry.dagster_event.event_specific_data for r in checks)
     )
     return True, contract_failed
 
@@ -56,19 +57,29 @@ def _request(month: str, checksum: str, attempt: int) -> dg.RunRequest:
 )
 def landing_sensor(context: dg.SensorEvaluationContext, paths: PlatformPaths):
     """The cursor keeps, per month, the file fingerprint, the checksum last requested and the
-    retries made for that checksum.
+    retries made for that checksum, and which ignored folders (not a month, or outside the
+    partitions) were already alerted, so each is alerted once and never stops a valid month.
 
     Hashing gigabytes every tick would be wasteful, so the SHA-256 is recomputed only when a
     file's size or modification time changed; an identical re-drop then requests nothing.
     """
     settings = load_settings()
-    cursor: dict[str, dict] = json.loads(context.cursor) if context.cursor else {}
-    known = set(monthly_partitions.get_partition_keys())
+    cursor: dict = json.loads(context.cursor) if context.cursor else {}
+    inventory = landing_inventory(paths.landing_dir, set(monthly_partitions.get_partition_keys()))
+    ignored = inventory.warning()
+    if ignored:
+        context.log.warning(ignored)
+        alerted = cursor.setdefault("_ignored_alerted", [])
+        fresh = [name for name in inventory.ignored if name not in alerted]
+        if fresh:
+            send_alert(
+                settings.reports_dir / "alerts.jsonl",
+                settings.alert_webhook_url,
+                {"kind": "landing_folder_ignored", "folders": fresh, "detail": ignored},
+            )
+            alerted += fresh
     requests = []
-    for month in complete_months(paths.landing_dir):
-        if month not in known:
-            context.log.warning(f"landing month {month} is outside the partitions; ignored")
-            continue
+    for month in inventory.months:
         folder = paths.landing_dir / month
         fingerprint = json.loads(json.dumps(month_fingerprint(folder)))
         previous = cursor.get(month, {})
@@ -94,5 +105,6 @@ def landing_sensor(context: dg.SensorEvaluationContext, paths: PlatformPaths):
             )
     context.update_cursor(json.dumps(cursor, sort_keys=True))
     if not requests:
-        return dg.SkipReason("no new, changed or retryable complete month in the landing folder")
+        reason = "no new, changed or retryable complete month in the landing folder"
+        return dg.SkipReason(f"{reason}; {ignored}" if ignored else reason)
     return requests

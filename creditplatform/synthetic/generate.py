@@ -14,6 +14,7 @@ import pandas as pd
 
 from creditplatform.homecredit import TABLE_NAMES, TABLES
 from creditplatform.months import month_range
+from creditplatform.sql import literal
 from creditplatform.synthetic.applicants import generate_applicants
 from creditplatform.synthetic.children import IdCounters, generate_children
 from creditplatform.synthetic.scenarios import BASE_REVOLVING_SHARE, SCENARIOS
@@ -53,7 +54,7 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
     con = duckdb.connect()
     try:
         con.register("frame", frame)
-        con.execute(f"COPY frame TO '{path}' (HEADER, DELIMITER ',')")
+        con.execute(f"COPY frame TO {literal(path)} (HEADER, DELIMITER ',')")
     finally:
         con.close()
 

@@ -1,8 +1,9 @@
 """Ingest one landing month: stage all seven files, run the contracts, publish only if all pass.
 
-The month is published in one transaction that replaces its rows in every ``raw`` table, so
-downstream readers see either the previous good month or the new one, never a mix, and never
-rows a contract rejected.
+The month is published in one transaction that replaces its rows in every ``raw`` table and
+removes the month's derived rows (``month_data``), so downstream readers see either the previous
+good month or the new one, never a mix, never rows a contract rejected, and never a derived row
+of an applicant the new delivery no longer has.
 """
 
 from __future__ import annotations
@@ -14,11 +15,15 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from creditplatform.contracts.lines import with_lines
 from creditplatform.contracts.month import validate_month
 from creditplatform.contracts.report import StagedTable, TableReport
+from creditplatform.contracts.row_counts import HISTORY_MONTHS
 from creditplatform.crashpoints import crashpoint
 from creditplatform.homecredit import TABLE_NAMES, TABLES, TableSpec
+from creditplatform.sql import ident
 from creditplatform.warehouse.landing import landing_month
+from creditplatform.warehouse.month_data import forget_downstream
 from creditplatform.warehouse.staging import stage_file
 
 RAW_SCHEMA = "raw"
@@ -37,18 +42,29 @@ class MonthIngest:
     reports: dict[str, TableReport]
     summaries: dict[str, TableSummary]
     published: bool
+    # Rows removed from downstream tables because the month was delivered again.
+    downstream_rows_removed: int = 0
 
     @property
     def passed(self) -> bool:
         return all(r.passed for r in self.reports.values())
 
     def failure_message(self) -> str:
-        lines = [v.message for r in self.reports.values() for v in r.violations]
-        return f"month {self.month}: contracts failed, nothing published:\n  " + "\n  ".join(lines)
+        """Every error (and warning) with its first failing lines, grouped under the month."""
+        lines = [
+            v.message
+            for r in self.reports.values()
+            for v in sorted(r.violations, key=lambda v: v.severity)
+        ]
+        errors = sum(len(r.errors) for r in self.reports.values())
+        return (
+            f"month {self.month}: {errors} contract rule(s) failed, nothing published:\n  "
+            + "\n  ".join(lines)
+        )
 
 
 def raw_ref(table: str) -> str:
-    return f'{RAW_SCHEMA}."{TABLES[table].asset_name}"'
+    return f"{RAW_SCHEMA}.{ident(TABLES[table].asset_name)}"
 
 
 def warehouse_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -68,7 +84,7 @@ def raw_month_frames(con: duckdb.DuckDBPyConnection, month: str) -> dict[str, pd
 
 
 def _column_defs(spec: TableSpec) -> str:
-    return ", ".join(f'"{c}" {t}' for c, t in spec.duckdb_types().items())
+    return ", ".join(f"{ident(c)} {t}" for c, t in spec.duckdb_types().items())
 
 
 def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -85,7 +101,9 @@ def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
 def _summarise(con: duckdb.DuckDBPyConnection, staged: StagedTable) -> TableSummary:
     columns = staged.spec.columns
     counts = con.execute(
-        "SELECT " + ", ".join(f'count(*) - count("{c}")' for c in columns) + f" FROM {staged.ref}"
+        "SELECT "
+        + ", ".join(f"count(*) - count({ident(c)})" for c in columns)
+        + f" FROM {staged.ref}"
     ).fetchone()
     label_rate = None
     if "TARGET" in columns:
@@ -94,12 +112,37 @@ def _summarise(con: duckdb.DuckDBPyConnection, staged: StagedTable) -> TableSumm
     return TableSummary(staged.report.rows, nulls, label_rate)
 
 
-def _publish(con: duckdb.DuckDBPyConnection, month: str, staged: dict, run_id: str) -> None:
+def recent_counts(con: duckdb.DuckDBPyConnection, month: str) -> dict[str, list[tuple[int, int]]]:
+    """Per table, (rows, applications) of the HISTORY_MONTHS published months before ``month``.
+
+    Read from ``raw.ingestions`` (the latest publish of each month counts), so a month's row
+    counts are judged against what the provider lately sent, not a fixed number.
+    """
+    latest = con.execute(
+        f"SELECT month, table_name, arg_max(rows, ingested_at) FROM {RAW_SCHEMA}.ingestions "
+        "WHERE month < ? GROUP BY ALL",
+        [month],
+    ).fetchall()
+    counts: dict[str, dict[str, int]] = {}
+    for key, table, rows in latest:
+        counts.setdefault(key, {})[table] = int(rows)
+    recent = sorted((m for m, c in counts.items() if "application" in c), reverse=True)
+    history: dict[str, list[tuple[int, int]]] = {}
+    for key in recent[:HISTORY_MONTHS]:
+        for table, rows in counts[key].items():
+            history.setdefault(table, []).append((rows, counts[key]["application"]))
+    return history
+
+
+def _publish(con: duckdb.DuckDBPyConnection, month: str, staged: dict, run_id: str) -> int:
+    """Replace the month in raw and drop its derived rows, in one transaction; rows dropped."""
     now = datetime.now(UTC)
+    present = warehouse_tables(con)
     con.execute("BEGIN TRANSACTION")
     try:
+        removed = forget_downstream(con, month, present)
         for name, table in staged.items():
-            cols = ", ".join(f'"{c}"' for c in table.spec.columns)
+            cols = ", ".join(ident(c) for c in table.spec.columns)
             con.execute(f"DELETE FROM {raw_ref(name)} WHERE month = ?", [month])
             con.execute(
                 f"INSERT INTO {raw_ref(name)} SELECT ? AS month, {cols} FROM {table.ref}", [month]
@@ -113,6 +156,7 @@ def _publish(con: duckdb.DuckDBPyConnection, month: str, staged: dict, run_id: s
     except Exception:
         con.execute("ROLLBACK")
         raise
+    return removed
 
 
 def ingest_month(
@@ -123,14 +167,17 @@ def ingest_month(
     suffix = month.replace("-", "_")
     ensure_raw_tables(con)
     staged = {
-        name: stage_file(con, TABLES[name], landing.file(name), f'"staging_{name}_{suffix}"')
+        name: stage_file(con, TABLES[name], landing.file(name), f"staging_{name}_{suffix}")
         for name in TABLE_NAMES
     }
-    validate_month(con, staged)
-    summaries = {n: _summarise(con, t) for n, t in staged.items() if t.report.rows}
+    validate_month(con, staged, recent_counts(con, month))
+    for table in staged.values():
+        if table.report.violations:
+            table.report.violations = with_lines(Path(table.report.path), table.report.violations)
+    summaries = {n: _summarise(con, t) for n, t in staged.items() if t.report.passed}
     result = MonthIngest(month, {n: t.report for n, t in staged.items()}, summaries, False)
     if result.passed:
-        _publish(con, month, staged, run_id)
+        result.downstream_rows_removed = _publish(con, month, staged, run_id)
         result.published = True
     for table in staged.values():
         con.execute(f"DROP TABLE IF EXISTS {table.ref}")

@@ -61,6 +61,46 @@ def complete_months(landing_dir: Path) -> list[str]:
     )
 
 
+@dataclass(frozen=True)
+class LandingInventory:
+    """What the landing folder holds: months to ingest, and folders that will never be."""
+
+    months: list[str]
+    not_a_month: list[str]
+    out_of_range: list[str]
+
+    @property
+    def ignored(self) -> list[str]:
+        return self.not_a_month + self.out_of_range
+
+    def warning(self) -> str | None:
+        """One line naming every ignored folder and why, or None."""
+        parts = []
+        if self.not_a_month:
+            parts.append(f"not a YYYY-MM month: {', '.join(self.not_a_month)}")
+        if self.out_of_range:
+            parts.append(f"outside the partition range: {', '.join(self.out_of_range)}")
+        return "landing folders ignored (" + "; ".join(parts) + ")" if parts else None
+
+
+def landing_inventory(landing_dir: Path, partition_keys: set[str]) -> LandingInventory:
+    """Complete months inside the partition range, plus the folders that are ignored.
+
+    Hidden folders (``.2024-05.partial`` while ``land`` copies) are in-flight, not mistakes.
+    """
+    if not landing_dir.is_dir():
+        return LandingInventory([], [], [])
+    folders = sorted(p.name for p in landing_dir.iterdir() if p.is_dir())
+    visible = [name for name in folders if not name.startswith(".")]
+    not_a_month = [name for name in visible if not is_month(name)]
+    complete = complete_months(landing_dir)
+    return LandingInventory(
+        months=[m for m in complete if m in partition_keys],
+        not_a_month=not_a_month,
+        out_of_range=[m for m in visible if is_month(m) and m not in partition_keys],
+    )
+
+
 def month_fingerprint(folder: Path) -> tuple:
     """Cheap stand-in for the checksums: names, sizes and modification times of the files."""
     return tuple(

@@ -1,8 +1,9 @@
 """Parse one landing CSV into a typed staging table, turning every parse problem into a violation.
 
-DuckDB reads the file with the declared types and stores what it cannot read (invalid UTF-8,
-rows with missing or extra fields, a text value in a numeric column) in a rejects table, which
-gives the exact line, column and raw text of each bad row in one pass over the file.
+DuckDB reads the file and stores what it cannot read (invalid UTF-8, rows with missing or extra
+fields, a text value in a numeric column) in a rejects table, which gives the exact line and raw
+text of each bad row in one pass over the file. Integer columns are read as text and accepted
+only as integer literals: DuckDB's own cast would round ``1.5`` to 2 and read ``0x10`` as 16.
 """
 
 from __future__ import annotations
@@ -12,15 +13,20 @@ from pathlib import Path
 import duckdb
 
 from creditplatform.contracts.report import (
+    COLUMN,
     COLUMNS_AND_TYPES,
+    FILE,
     MAX_CASES,
     StagedTable,
     TableReport,
     Violation,
 )
 from creditplatform.homecredit import TableSpec
+from creditplatform.sql import ident, literal
 from creditplatform.warehouse.landing import sha256_file
 
+BOM = b"\xef\xbb\xbf"
+INTEGER_LITERAL = "[+-]?[0-9]+"
 _REJECT_RULES = {
     "CAST": "parses_as_declared_type",
     "MISSING COLUMNS": "row_has_all_fields",
@@ -33,15 +39,16 @@ _REJECT_RULES = {
 
 
 def _violation(
-    spec: TableSpec, column: str | None, rule: str, count: int, cases: list
+    spec: TableSpec, column: str | None, rule: str, count: int, cases: list, level: str = FILE
 ) -> Violation:
-    return Violation(spec.name, COLUMNS_AND_TYPES, column, rule, count, cases)
+    return Violation(spec.name, COLUMNS_AND_TYPES, column, rule, count, cases, level)
 
 
 def _header_violations(spec: TableSpec, path: Path) -> list[Violation]:
-    raw = path.open("rb").readline()
+    raw = path.open("rb").readline().removeprefix(BOM)
     if not raw.strip():
-        return [_violation(spec, None, "file_not_empty", 1, [{"file": str(path), "bytes": 0}])]
+        size = path.stat().st_size
+        return [_violation(spec, None, "file_not_empty", 1, [{"file": path.name, "bytes": size}])]
     try:
         header = raw.decode("utf-8").rstrip("\r\n").split(",")
     except UnicodeDecodeError as err:
@@ -50,73 +57,124 @@ def _header_violations(spec: TableSpec, path: Path) -> list[Violation]:
     expected = list(spec.columns)
     missing = [c for c in expected if c not in header]
     extra = [c for c in header if c not in expected]
-    found = [_violation(spec, c, "column_present", 1, [{"missing_column": c}]) for c in missing]
-    found += [_violation(spec, c, "no_unexpected_column", 1, [{"extra_column": c}]) for c in extra]
+    found = [
+        _violation(spec, c, "column_present", 1, [{"line": 1, "missing_column": c}], COLUMN)
+        for c in missing
+    ]
+    found += [
+        _violation(spec, c, "no_unexpected_column", 1, [{"line": 1, "extra_column": c}], COLUMN)
+        for c in extra
+    ]
     if not found and header != expected:
         pairs = enumerate(zip(expected, header, strict=True), start=1)
         moved = [{"position": i, "expected": e, "found": h} for i, (e, h) in pairs if e != h]
-        found.append(_violation(spec, moved[0]["found"], "column_order", len(moved), moved))
+        found.append(_violation(spec, moved[0]["found"], "column_order", len(moved), moved, COLUMN))
     return found
 
 
 def _reject_violations(con: duckdb.DuckDBPyConnection, spec: TableSpec, rejects: str) -> list:
+    """One violation per kind of unreadable row (per column for a value that does not parse).
+
+    A truncated row is one reject per missing field; grouping by line makes it one case.
+    """
     groups = con.execute(
-        f"SELECT error_type, column_name, count(*) FROM {rejects} GROUP BY ALL ORDER BY 3 DESC"
+        "SELECT error_type, CASE WHEN error_type = 'CAST' THEN column_name END AS col, "
+        f"count(DISTINCT line) FROM {rejects} GROUP BY ALL ORDER BY 3 DESC"
     ).fetchall()
     found = []
     for error_type, column, count in groups:
         cases = con.execute(
-            f"SELECT line, csv_line, error_message FROM {rejects} "
-            "WHERE error_type = ? AND column_name IS NOT DISTINCT FROM ? ORDER BY line LIMIT ?",
-            [error_type, column, MAX_CASES],
+            f"SELECT line, any_value(csv_line), any_value(error_message) FROM {rejects} "
+            "WHERE error_type = ? AND (? IS NULL OR column_name = ?) GROUP BY line "
+            "ORDER BY line LIMIT ?",
+            [error_type, column, column, MAX_CASES],
         ).fetchall()
         rule = _REJECT_RULES.get(str(error_type), str(error_type).lower().replace(" ", "_"))
         if rule == "parses_as_declared_type":
             rule = f"parses_as_{spec.dtypes.get(column, 'declared type')}"
-        found.append(
-            _violation(
-                spec,
-                column,
-                rule,
-                int(count),
-                [
-                    {"line": line, "text": text[:200], "error": msg[:300]}
-                    for line, text, msg in cases
-                ],
-            )
-        )
+        cases = [{"line": ln, "text": text[:200], "error": msg[:300]} for ln, text, msg in cases]
+        found.append(Violation(spec.name, COLUMNS_AND_TYPES, column, rule, int(count), cases))
     return found
 
 
+def _integer_violations(
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, text_ref: str
+) -> list[Violation]:
+    """Integer columns (held as text) whose values are not integer literals within BIGINT."""
+    columns = [c for c in spec.columns if spec.dtypes[c] == "int64"]
+    if not columns:
+        return []
+    failing = {
+        c: f"{ident(c)} IS NOT NULL AND (NOT regexp_full_match({ident(c)}, "
+        f"{literal(INTEGER_LITERAL)}) OR TRY_CAST({ident(c)} AS BIGINT) IS NULL)"
+        for c in columns
+    }
+    counts = con.execute(
+        "SELECT " + ", ".join(f"count_if({f})" for f in failing.values()) + f" FROM {text_ref}"
+    ).fetchone()
+    found = []
+    for (column, condition), count in zip(failing.items(), counts, strict=True):
+        if count:
+            rows = con.execute(
+                f"SELECT _row, {ident(column)} FROM {text_ref} WHERE {condition} "
+                f"ORDER BY _row LIMIT {MAX_CASES}"
+            ).fetchall()
+            cases = [{"row": row, "value": value} for row, value in rows]
+            found.append(
+                Violation(spec.name, COLUMNS_AND_TYPES, column, "integer_literal", count, cases)
+            )
+    return found
+
+
+def _read_csv(spec: TableSpec, rejects: str) -> str:
+    """``read_csv`` of the bound path with every column's type given, integers as text."""
+    types = ", ".join(
+        f"{literal(c)}: {literal('VARCHAR' if t == 'BIGINT' else t)}"
+        for c, t in spec.duckdb_types().items()
+    )
+    return (
+        f"read_csv(?, header = true, auto_detect = false, columns = {{{types}}}, "
+        "delim = ',', quote = '\"', escape = '\"', store_rejects = true, "
+        f"rejects_table = {literal(rejects)}, rejects_scan = {literal(rejects + '_scan')})"
+    )
+
+
 def stage_file(
-    con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, ref: str
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, name: str
 ) -> StagedTable:
-    """Load ``path`` into temporary table ``ref`` with a ``_row`` column (1-based data row).
+    """Load ``path`` into temporary table ``name`` with a ``_row`` column (1-based data row).
 
     Temporary, so the month is written to the warehouse file once (at publish), not twice;
     DuckDB keeps insertion order, so published rows stay in file order without a sort.
     """
     report = TableReport(spec.name, str(path), sha256_file(path))
     report.evaluated.add(COLUMNS_AND_TYPES)
+    with path.open("rb") as handle:
+        report.byte_order_mark = handle.read(len(BOM)) == BOM
+    ref, text_ref = ident(name), ident(f"{name}_text")
     staged = StagedTable(spec, ref, report)
     report.violations += _header_violations(spec, path)
     if report.violations:
         return staged
     rejects = f"rejects_{spec.asset_name}"
-    types = ", ".join(f"'{c}': '{t}'" for c, t in spec.duckdb_types().items())
     con.execute(f"DROP TABLE IF EXISTS {rejects}; DROP TABLE IF EXISTS {rejects}_scan")
     try:
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {ref} AS SELECT row_number() OVER () AS _row, * FROM "
-            f"read_csv('{path}', header = true, auto_detect = false, columns = {{{types}}}, "
-            f"delim = ',', quote = '\"', escape = '\"', store_rejects = true, "
-            f"rejects_table = '{rejects}', rejects_scan = '{rejects}_scan')"
+            f"CREATE OR REPLACE TEMP TABLE {text_ref} AS "
+            f"SELECT row_number() OVER () AS _row, * FROM {_read_csv(spec, rejects)}",
+            [str(path)],
         )
     except duckdb.Error as err:
         report.violations.append(_violation(spec, None, "readable_csv", 1, [{"error": str(err)}]))
         return staged
     report.violations += _reject_violations(con, spec, rejects)
-    report.rows = con.execute(f"SELECT count(*) FROM {ref}").fetchone()[0]
-    if spec.name == "application" and report.rows == 0 and not report.violations:
-        report.violations.append(_violation(spec, None, "at_least_one_row", 1, [{"rows": 0}]))
+    report.violations += _integer_violations(con, spec, text_ref)
+    report.rows = con.execute(f"SELECT count(*) FROM {text_ref}").fetchone()[0]
+    if not report.violations:
+        casts = ", ".join(
+            f"CAST({ident(c)} AS BIGINT) AS {ident(c)}" if spec.dtypes[c] == "int64" else ident(c)
+            for c in spec.columns
+        )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {ref} AS SELECT _row, {casts} FROM {text_ref}")
+    con.execute(f"DROP TABLE IF EXISTS {text_ref}")
     return staged

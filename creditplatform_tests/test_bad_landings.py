@@ -1,0 +1,635 @@
+"""Every class of bad landing, run the way a user runs it: ``creditplatform ingest --month``.
+
+The base is a platform mid-life: two months ingested, a champion trained on them, the second
+month scored and drift-checked. Each case lands month 2024-03 with one defect and proves:
+the command exits 1; its message names the table, column, rule and the failing file line;
+2024-03 has no row in raw, features, scores or drift; the other months' rows and the champion
+are untouched; and the good files, landed again, ingest cleanly. Accepted oddities (CRLF,
+byte-order mark, quoted newlines, a blank last line, a sparse child table, ...) must land with
+exactly the values the file holds.
+
+Every case runs twice: through the command (a Dagster run on the real instance, ~6 s a case,
+so all but one case per class are in the slow tier) and through the ingest core the run calls
+(``ingest_month`` then ``build_month`` on the same warehouse, fast tier), which prints the
+same message.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+
+from creditplatform.cli import main
+from creditplatform.definitions import build_definitions
+from creditplatform.features.store import STORE, build_month
+from creditplatform.homecredit import TABLES
+from creditplatform.settings import REPO_ROOT, load_settings
+from creditplatform.synthetic.generate import GenerateOptions, generate_history
+from creditplatform.warehouse.ingest import ingest_month, raw_ref
+from creditplatform.warehouse.landing import LandingError, land_month
+from creditplatform.warehouse.month_data import DRIFT_TABLE, SCORES
+
+MONTH = "2024-03"
+CLI, CORE = "cli", "core"
+OTHER_MONTHS = ("2024-01", "2024-02")
+DOWNSTREAM = (STORE, SCORES, DRIFT_TABLE)
+ALL_TABLES = [raw_ref(t) for t in TABLES] + list(DOWNSTREAM)
+
+
+def _point_at(mp: pytest.MonkeyPatch, data: Path) -> None:
+    mp.setenv("CREDITPLATFORM_DATA_DIR", str(data))
+    mp.setenv("CREDITPLATFORM_DAGSTER_STORAGE", str(data / "dagster"))
+    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{data / 'mlflow' / 'mlflow.db'}")
+    mp.setenv("DAGSTER_HOME", str(REPO_ROOT))
+    mp.setenv("CREDITPLATFORM_MIN_TRAINING_MONTHS", "2")
+
+
+@pytest.fixture(scope="session")
+def platform_base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(data dir with a champion and a scored, drift-checked month; generated source months)."""
+    root = tmp_path_factory.mktemp("bad_landings")
+    source, data = root / "source", root / "data"
+    generate_history(source, GenerateOptions(months=3, applications_per_month=600, seed=5))
+    with pytest.MonkeyPatch.context() as mp:
+        _point_at(mp, data)
+        for month in OTHER_MONTHS:
+            land_month(source / "landing", data / "landing", month)
+        assert main(["ingest"]) == 0
+        assert main(["retrain"]) == 0
+        assert main(["score", "--month", "2024-02"]) == 0
+        defs = build_definitions(load_settings())
+        with dg.DagsterInstance.get() as instance:
+            drift = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+                instance=instance, asset_selection=[dg.AssetKey("drift_report")],
+                partition_key="2024-02",
+            )  # fmt: skip
+        assert drift.success
+    return data, source / "landing"
+
+
+@pytest.fixture
+def platform(platform_base, _isolated_data_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    """A private copy of the base at this test's data dir, with the CLI pointed at it."""
+    base, source = platform_base
+    shutil.copytree(base, _isolated_data_dir)
+    _point_at(monkeypatch, _isolated_data_dir)
+    return Platform(_isolated_data_dir, source)
+
+
+@dataclass
+class Platform:
+    data: Path
+    source: Path
+
+    @property
+    def landing(self) -> Path:
+        return self.data / "landing" / MONTH
+
+    def land_good(self) -> None:
+        land_month(self.source, self.data / "landing", MONTH)
+
+    def ingest(self, capsys, route: str) -> tuple[int, str]:
+        """Ingest MONTH by ``route``: the command's exit code and what it printed."""
+        if route == CLI:
+            capsys.readouterr()
+            code = main(["ingest", "--month", MONTH])
+            return code, capsys.readouterr().err
+        try:
+            with duckdb.connect(str(self.data / "warehouse.duckdb")) as con:
+                result = ingest_month(con, self.data / "landing", MONTH)
+                if not result.published:
+                    return 1, result.failure_message()
+                built = build_month(con, MONTH)
+                return (0, "") if built.published else (1, str(built.checks))
+        except LandingError as err:
+            return 1, str(err)
+
+    def query(self, sql: str, params: list | None = None) -> list[tuple]:
+        return self.queries({sql: (sql, params or [])})[sql]
+
+    def queries(self, named: dict[str, tuple[str, list]]) -> dict[str, list[tuple]]:
+        """Several queries on one read-only connection (opening the file is the slow part);
+        a query named after a table of ALL_TABLES is skipped while that table does not exist."""
+        with duckdb.connect(str(self.data / "warehouse.duckdb"), read_only=True) as con:
+            present = {
+                r[0]
+                for r in con.execute(
+                    "SELECT schema_name || '.' || table_name FROM duckdb_tables()"
+                ).fetchall()
+            }
+            return {
+                name: con.execute(sql, params).fetchall()
+                for name, (sql, params) in named.items()
+                if name not in ALL_TABLES or name.replace('"', "") in present
+            }
+
+    def month_rows(self, month: str = MONTH) -> dict[str, int]:
+        """Rows of ``month`` in every raw and downstream table present."""
+        sql = "SELECT count(*) FROM {} WHERE month = ?"
+        found = self.queries({t: (sql.format(t), [month]) for t in ALL_TABLES})
+        return {t: rows[0][0] for t, rows in found.items()}
+
+    def other_months(self) -> dict[str, tuple]:
+        return self.other_months_than(MONTH)
+
+    def other_months_than(self, month: str) -> dict[str, tuple]:
+        """Count and an order-free content hash of the months other than ``month``, per table."""
+        sql = "SELECT count(*), sum(hash(x)) FROM {} x WHERE month <> ?"
+        found = self.queries({t: (sql.format(t), [month]) for t in ALL_TABLES})
+        return {t: rows[0] for t, rows in found.items()}
+
+    def champion(self) -> tuple:
+        registry = build_definitions(load_settings()).resources["mlflow_tracking"].registry()
+        champion = registry.champion()
+        audits = self.query("SELECT count(*) FROM audit.promotions")[0][0]
+        return (champion.version if champion else None, audits)
+
+
+# --- how a good file is spoiled -------------------------------------------------------------
+
+
+def _path(folder: Path, table: str) -> Path:
+    return folder / TABLES[table].file_name
+
+
+def _lines(folder: Path, table: str) -> list[str]:
+    return _path(folder, table).read_text("utf-8").splitlines(keepends=True)
+
+
+def _write(folder: Path, table: str, lines: list[str]) -> None:
+    _path(folder, table).write_text("".join(lines), "utf-8")
+
+
+def _fields(line: str) -> list[str]:
+    return next(csv.reader([line.rstrip("\r\n")]))
+
+
+def _quoted(field: str) -> str:
+    return '"' + field.replace('"', '""') + '"' if any(c in field for c in ',"\r\n') else field
+
+
+def _joined(fields: list[str]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(fields)
+    return out.getvalue()
+
+
+def cell(table: str, column: str, text: str, row: int = 3) -> Callable[[Path], None]:
+    """Put the raw ``text`` (quotes and all) in one field of data row ``row`` (file line
+    ``row + 1``); the other fields are written back quoted where CSV needs it."""
+
+    def spoil(folder: Path) -> None:
+        lines = _lines(folder, table)
+        fields = [_quoted(f) for f in _fields(lines[row])]
+        fields[_fields(lines[0]).index(column)] = text
+        lines[row] = ",".join(fields) + "\n"
+        _write(folder, table, lines)
+
+    return spoil
+
+
+def line_edit(table: str, edit: Callable[[list[str]], list[str]]) -> Callable[[Path], None]:
+    def spoil(folder: Path) -> None:
+        _write(folder, table, edit(_lines(folder, table)))
+
+    return spoil
+
+
+def header_edit(table: str, edit: Callable[[list[str]], list[str]]) -> Callable[[Path], None]:
+    return line_edit(table, lambda ls: [_joined(edit(_fields(ls[0]))), *ls[1:]])
+
+
+def drop_column(table: str, column: str) -> Callable[[Path], None]:
+    def spoil(folder: Path) -> None:
+        frame = pd.read_csv(_path(folder, table), dtype=str, keep_default_na=False)
+        frame.drop(columns=[column]).to_csv(_path(folder, table), index=False)
+
+    return spoil
+
+
+def add_column(table: str, column: str) -> Callable[[Path], None]:
+    def spoil(folder: Path) -> None:
+        frame = pd.read_csv(_path(folder, table), dtype=str, keep_default_na=False)
+        frame[column] = "1"
+        frame.to_csv(_path(folder, table), index=False)
+
+    return spoil
+
+
+def swap_columns(table: str, a: int, b: int) -> Callable[[Path], None]:
+    def swap(fields: list[str]) -> list[str]:
+        fields[a], fields[b] = fields[b], fields[a]
+        return fields
+
+    def spoil(folder: Path) -> None:
+        lines = _lines(folder, table)
+        _write(folder, table, [_joined(swap(_fields(line))) for line in lines])
+
+    return spoil
+
+
+def raw_bytes(table: str, edit: Callable[[bytes], bytes]) -> Callable[[Path], None]:
+    def spoil(folder: Path) -> None:
+        path = _path(folder, table)
+        path.write_bytes(edit(path.read_bytes()))
+
+    return spoil
+
+
+def same_id_as_row(table: str, column: str, row: int, source_row: int) -> Callable[[Path], None]:
+    """Copy ``column`` of data row ``source_row`` into data row ``row`` (a duplicate key)."""
+
+    def spoil(folder: Path) -> None:
+        lines = _lines(folder, table)
+        index = _fields(lines[0]).index(column)
+        value = _fields(lines[source_row])[index]
+        cell(table, column, value, row)(folder)
+
+    return spoil
+
+
+def mismatched_pair(table: str) -> Callable[[Path], None]:
+    """Point a row's SK_ID_CURR at another applicant of the month (both keys exist)."""
+
+    def spoil(folder: Path) -> None:
+        apps = pd.read_csv(_path(folder, "application"), usecols=["SK_ID_CURR"])
+        lines = _lines(folder, table)
+        index = _fields(lines[0]).index("SK_ID_CURR")
+        current = int(_fields(lines[3])[index])
+        other = next(str(i) for i in apps["SK_ID_CURR"] if i != current)
+        cell(table, "SK_ID_CURR", other, 3)(folder)
+
+    return spoil
+
+
+def delete(name: str) -> Callable[[Path], None]:
+    return lambda folder: (folder / name).unlink()
+
+
+def _second_line_bytes(data: bytes, old: bytes, new: bytes) -> bytes:
+    lines = data.split(b"\n")
+    lines[4] = lines[4].replace(old, new, 1)
+    return b"\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Bad:
+    spoil: Callable[[Path], None]
+    table: str  # or the month, for a folder-level problem
+    column: str | None
+    rule: str
+    line: int | None  # the file line the message must quote (None: file- or column-level)
+
+
+# Data row 3 is file line 4 (the header is line 1).
+BAD: dict[str, Bad] = {
+    # The file as a whole
+    "missing_file": Bad(delete("bureau.csv"), "bureau", None, "missing file(s)", None),
+    "no_success_marker": Bad(delete("_SUCCESS"), MONTH, None, "_SUCCESS", None),
+    "empty_file": Bad(raw_bytes("credit_card_balance", lambda b: b""),
+                      "credit_card_balance", None, "file_not_empty", None),
+    "header_only_child": Bad(line_edit("bureau", lambda ls: ls[:1]),
+                             "bureau", None, "at_least_one_row", None),
+    "header_only_application": Bad(line_edit("application", lambda ls: ls[:1]),
+                                   "application", None, "at_least_one_row", None),
+    "utf16_file": Bad(raw_bytes("bureau_balance", lambda b: b.decode().encode("utf-16")),
+                      "bureau_balance", None, "utf8_encoded", None),
+    "latin1_byte": Bad(raw_bytes("previous_application",
+                                 lambda b: _second_line_bytes(b, b"XAP", b"X\xe9P")),
+                       "previous_application", None, "utf8_encoded", 5),
+    # The header
+    "missing_column": Bad(drop_column("application", "AMT_ANNUITY"),
+                          "application", "AMT_ANNUITY", "column_present", None),
+    "extra_column": Bad(add_column("bureau", "EXTRA_SCORE"),
+                        "bureau", "EXTRA_SCORE", "no_unexpected_column", None),
+    "renamed_column": Bad(header_edit("previous_application", lambda h: [
+                              "AMT_CREDITS" if c == "AMT_CREDIT" else c for c in h]),
+                          "previous_application", "AMT_CREDIT", "column_present", None),
+    "reordered_columns": Bad(swap_columns("bureau_balance", 1, 2),
+                             "bureau_balance", "STATUS", "column_order", None),
+    "lowercase_header": Bad(header_edit("POS_CASH_balance", lambda h: [c.lower() for c in h]),
+                            "POS_CASH_balance", "SK_ID_PREV", "column_present", None),
+    "semicolon_delimited": Bad(line_edit("bureau_balance",
+                                         lambda ls: [x.replace(",", ";") for x in ls]),
+                               "bureau_balance", "SK_ID_BUREAU", "column_present", None),
+    # Row structure
+    "truncated_last_line": Bad(raw_bytes("installments_payments", lambda b: b[:-25]),
+                               "installments_payments", None, "row_has_all_fields", None),
+    "short_row_mid_file": Bad(line_edit("bureau", lambda ls: [*ls[:3], ls[3].rsplit(",", 3)[0]
+                                                              + "\n", *ls[4:]]),
+                              "bureau", None, "row_has_all_fields", 4),
+    "extra_field": Bad(line_edit("bureau_balance",
+                                 lambda ls: [*ls[:3], ls[3].rstrip("\n") + ",9\n", *ls[4:]]),
+                       "bureau_balance", None, "row_has_no_extra_fields", 4),
+    # Types
+    "text_in_float": Bad(cell("application", "AMT_CREDIT", "abc"),
+                         "application", "AMT_CREDIT", "parses_as_float64", 4),
+    "thousands_separator": Bad(cell("application", "AMT_INCOME_TOTAL", '"135,000.0"'),
+                               "application", "AMT_INCOME_TOTAL", "parses_as_float64", 4),
+    "currency_symbol": Bad(cell("previous_application", "AMT_APPLICATION", "$1500.0"),
+                           "previous_application", "AMT_APPLICATION", "parses_as_float64", 4),
+    "text_in_int": Bad(cell("application", "CNT_CHILDREN", "two"),
+                       "application", "CNT_CHILDREN", "integer_literal", 4),
+    "decimal_in_int": Bad(cell("application", "CNT_CHILDREN", "1.5"),
+                          "application", "CNT_CHILDREN", "integer_literal", 4),
+    "decimal_id": Bad(cell("application", "SK_ID_CURR", "100002.7"),
+                      "application", "SK_ID_CURR", "integer_literal", 4),
+    "hex_int": Bad(cell("application", "DAYS_BIRTH", "0x10"),
+                   "application", "DAYS_BIRTH", "integer_literal", 4),
+    "float_formatted_int": Bad(cell("bureau", "CREDIT_DAY_OVERDUE", "2.0"),
+                               "bureau", "CREDIT_DAY_OVERDUE", "integer_literal", 4),
+    "int_overflow": Bad(cell("bureau_balance", "SK_ID_BUREAU", "99999999999999999999"),
+                        "bureau_balance", "SK_ID_BUREAU", "integer_literal", 4),
+    "blank_key": Bad(cell("bureau", "SK_ID_CURR", ""),
+                     "bureau", "SK_ID_CURR", "not_nullable", 4),
+    # Values
+    "nan_literal": Bad(cell("application", "AMT_CREDIT", "nan"),
+                       "application", "AMT_CREDIT", "finite", 4),
+    "nan_in_optional_column": Bad(cell("application", "EXT_SOURCE_1", "NaN"),
+                                  "application", "EXT_SOURCE_1", "finite", 4),
+    "inf_literal": Bad(cell("application", "AMT_ANNUITY", "inf"),
+                       "application", "AMT_ANNUITY", "finite", 4),
+    "minus_infinity": Bad(cell("bureau", "AMT_CREDIT_SUM_DEBT", "-Infinity"),
+                          "bureau", "AMT_CREDIT_SUM_DEBT", "finite", 4),
+    "overflow_to_inf": Bad(cell("application", "AMT_INCOME_TOTAL", "1e999"),
+                           "application", "AMT_INCOME_TOTAL", "finite", 4),
+    "inf_in_card_balance": Bad(cell("credit_card_balance", "AMT_BALANCE", "Infinity"),
+                               "credit_card_balance", "AMT_BALANCE", "finite", 4),
+    "target_2": Bad(cell("application", "TARGET", "2"),
+                    "application", "TARGET", "isin([0, 1])", 4),
+    "negative_income": Bad(cell("application", "AMT_INCOME_TOTAL", "-135000.0"),
+                           "application", "AMT_INCOME_TOTAL", "greater_than_or_equal_to(0)", 4),
+    "born_in_the_future": Bad(cell("application", "DAYS_BIRTH", "120"),
+                              "application", "DAYS_BIRTH", "less_than_or_equal_to(0)", 4),
+    "ext_source_above_1": Bad(cell("application", "EXT_SOURCE_2", "1.5"),
+                              "application", "EXT_SOURCE_2", "in_range(0, 1)", 4),
+    "employed_in_the_future": Bad(cell("application", "DAYS_EMPLOYED", "10"),
+                                  "application", "DAYS_EMPLOYED", "days_le_0_or_sentinel", 4),
+    "unknown_status": Bad(cell("bureau_balance", "STATUS", "7"),
+                          "bureau_balance", "STATUS", "isin(", 4),
+    "hour_24": Bad(cell("previous_application", "HOUR_APPR_PROCESS_START", "24"),
+                   "previous_application", "HOUR_APPR_PROCESS_START", "in_range(0, 23)", 4),
+    "negative_payment_count": Bad(cell("previous_application", "CNT_PAYMENT", "-3.0"),
+                                  "previous_application", "CNT_PAYMENT",
+                                  "greater_than_or_equal_to(0)", 4),
+    "future_balance_month": Bad(cell("POS_CASH_balance", "MONTHS_BALANCE", "4"),
+                                "POS_CASH_balance", "MONTHS_BALANCE",
+                                "less_than_or_equal_to(0)", 4),
+    # Keys
+    "duplicate_applicant": Bad(same_id_as_row("application", "SK_ID_CURR", 3, 2),
+                               "application", "SK_ID_CURR", "unique(SK_ID_CURR)", 3),
+    "duplicate_bureau_id": Bad(same_id_as_row("bureau", "SK_ID_BUREAU", 3, 2),
+                               "bureau", "SK_ID_BUREAU", "unique(SK_ID_BUREAU)", 3),
+    "orphan_bureau_balance": Bad(cell("bureau_balance", "SK_ID_BUREAU", "999999999"),
+                                 "bureau_balance", "SK_ID_BUREAU",
+                                 "references bureau(SK_ID_BUREAU)", 4),
+    "orphan_bureau": Bad(cell("bureau", "SK_ID_CURR", "999999999"),
+                         "bureau", "SK_ID_CURR", "references application(SK_ID_CURR)", 4),
+    "orphan_previous_id": Bad(cell("POS_CASH_balance", "SK_ID_PREV", "999999999"),
+                              "POS_CASH_balance", "SK_ID_PREV",
+                              "references previous_application(SK_ID_PREV)", 4),
+    "mismatched_key_pair": Bad(mismatched_pair("installments_payments"),
+                               "installments_payments", "SK_ID_PREV, SK_ID_CURR",
+                               "(SK_ID_PREV, SK_ID_CURR) matches previous_application", 4),
+}  # fmt: skip
+
+
+# One case per class goes through the command in the fast tier; the rest in the slow tier.
+CLI_FAST = {"missing_file", "missing_column", "short_row_mid_file", "decimal_in_int",
+            "nan_literal", "mismatched_key_pair", "byte_order_mark"}  # fmt: skip
+
+
+def _routes(cases: dict) -> list:
+    return [pytest.param(case, CORE, id=f"{case}-core") for case in cases] + [
+        pytest.param(
+            case, CLI, id=f"{case}-cli", marks=[] if case in CLI_FAST else [pytest.mark.slow]
+        )
+        for case in cases
+    ]
+
+
+@pytest.mark.parametrize(("case", "route"), _routes(BAD))
+def test_bad_landing_is_refused_where_it_is_and_loses_nothing(platform, capsys, case, route):
+    bad = BAD[case]
+    others = platform.other_months()
+    champion = platform.champion() if route == CLI else None
+    platform.land_good()
+    bad.spoil(platform.landing)
+
+    code, said = platform.ingest(capsys, route)
+
+    assert code == 1, said
+    assert bad.table in said and bad.rule in said, said
+    if bad.column:
+        assert f"{bad.table}.{bad.column}" in said, said
+    if bad.line:
+        assert f"line {bad.line}:" in said, said
+    assert not any(platform.month_rows().values()), platform.month_rows()
+    assert platform.other_months() == others
+    if route == CLI:
+        assert platform.champion() == champion
+
+    platform.land_good()
+    code, said = platform.ingest(capsys, route)
+    assert code == 0, said
+    good = {t: len(pd.read_csv(platform.landing / s.file_name)) for t, s in TABLES.items()}
+    rows = platform.month_rows()
+    assert {t: rows[raw_ref(t)] for t in TABLES} == good
+    assert rows[STORE] == good["application"]
+
+
+def test_the_suite_covers_at_least_forty_bad_landings():
+    assert len(BAD) >= 40
+
+
+# --- accepted oddities ----------------------------------------------------------------------
+
+
+def _exact(platform: Platform, table: str) -> None:
+    """The raw month equals the file as pandas reads it with exact float parsing."""
+    expected = pd.read_csv(
+        platform.landing / TABLES[table].file_name, float_precision="round_trip",
+        encoding="utf-8-sig", dtype={c: "Int64" for c, t in TABLES[table].dtypes.items()
+                                     if t == "int64"},
+    )  # fmt: skip
+    with duckdb.connect(str(platform.data / "warehouse.duckdb"), read_only=True) as con:
+        stored = con.execute(
+            f"SELECT * EXCLUDE (month) FROM {raw_ref(table)} WHERE month = ?", [MONTH]
+        ).df()
+    pd.testing.assert_frame_equal(
+        stored.reset_index(drop=True), expected, check_dtype=False, check_exact=True
+    )
+
+
+def _value(platform: Platform, table: str, column: str, row: int = 3):
+    """The stored value of data row ``row`` (file order is kept)."""
+    return platform.query(
+        f'SELECT "{column}" FROM {raw_ref(table)} WHERE month = ? LIMIT 1 OFFSET ?',
+        [MONTH, row - 1],
+    )[0][0]
+
+
+def _crlf(b: bytes) -> bytes:
+    return b.replace(b"\n", b"\r\n")
+
+
+def _keep_first_rows(table: str, n: int) -> Callable[[Path], None]:
+    return line_edit(table, lambda ls: ls[: n + 1])
+
+
+ACCEPTED: dict[str, tuple[Callable[[Path], None], Callable[[Platform], None]]] = {
+    "crlf_line_endings": (raw_bytes("application", _crlf), lambda p: _exact(p, "application")),
+    "byte_order_mark": (raw_bytes("bureau", lambda b: b"\xef\xbb\xbf" + b),
+                        lambda p: _exact(p, "bureau")),
+    "blank_last_line": (raw_bytes("previous_application", lambda b: b + b"\n"),
+                        lambda p: _exact(p, "previous_application")),
+    "quoted_comma_and_newline": (
+        cell("application", "ORGANIZATION_TYPE", '"Business, ""Type""\n3"'),
+        lambda p: _value(p, "application", "ORGANIZATION_TYPE") == 'Business, "Type"\n3'
+        or pytest.fail("quoted text changed")),
+    "sparse_child_table": (_keep_first_rows("credit_card_balance", 3),
+                           lambda p: _exact(p, "credit_card_balance")),
+    "sentinel_days_employed": (cell("application", "DAYS_EMPLOYED", "365243"),
+                               lambda p: _value(p, "application", "DAYS_EMPLOYED") == 365243
+                               or pytest.fail("sentinel changed")),
+    "quoted_integer": (cell("bureau", "CNT_CREDIT_PROLONG", '"5"'),
+                       lambda p: _exact(p, "bureau")),
+    "scientific_float": (cell("application", "AMT_CREDIT", "1.5E5"),
+                         lambda p: _value(p, "application", "AMT_CREDIT") == 150000.0
+                         or pytest.fail("float changed")),
+    "blank_optional_float": (cell("application", "EXT_SOURCE_3", ""),
+                             lambda p: _value(p, "application", "EXT_SOURCE_3") is None
+                             or pytest.fail("blank is not NULL")),
+    "xna_gender": (cell("application", "CODE_GENDER", "XNA"),
+                   lambda p: _exact(p, "application")),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "route"), _routes(ACCEPTED))
+def test_odd_but_valid_landing_is_accepted_exactly(platform, capsys, case, route):
+    spoil, exact = ACCEPTED[case]
+    platform.land_good()
+    spoil(platform.landing)
+    code, said = platform.ingest(capsys, route)
+    assert code == 0, said
+    exact(platform)
+    assert platform.month_rows()[STORE] == platform.month_rows()[raw_ref("application")]
+
+
+# --- re-delivery ----------------------------------------------------------------------------
+
+REDELIVERED = "2024-02"
+
+
+def _frames(folder: Path) -> dict[str, pd.DataFrame]:
+    return {
+        t: pd.read_csv(folder / s.file_name, dtype=str, keep_default_na=False)
+        for t, s in TABLES.items()
+    }
+
+
+def _keep_applicants(frames: dict[str, pd.DataFrame], keep) -> dict[str, pd.DataFrame]:
+    """Every table restricted to the applicants in ``keep`` (bureau balance via its bureau)."""
+    out = {t: f[f["SK_ID_CURR"].isin(keep)] for t, f in frames.items() if "SK_ID_CURR" in f}
+    out["bureau_balance"] = frames["bureau_balance"][
+        frames["bureau_balance"]["SK_ID_BUREAU"].isin(out["bureau"]["SK_ID_BUREAU"])
+    ]
+    return out
+
+
+def _fewer(month: dict, _next: dict) -> dict:
+    return _keep_applicants(month, month["application"]["SK_ID_CURR"].iloc[:-150])
+
+
+def _more(month: dict, next_month: dict) -> dict:
+    return {t: pd.concat([month[t], next_month[t]]) for t in month}
+
+
+def _changed(month: dict, _next: dict) -> dict:
+    app = month["application"].copy()
+    app["AMT_CREDIT"] = (app["AMT_CREDIT"].astype(float) * 1.5).map(repr)
+    return {**month, "application": app}
+
+
+REDELIVERIES = {"fewer_applicants": _fewer, "more_applicants": _more, "changed_values": _changed}
+
+
+def _deliver(target: Path, frames: dict[str, pd.DataFrame]) -> None:
+    """Replace the month folder the way ``land_month`` does: files first, marker last."""
+    staging = target.parent / f".{target.name}.new"
+    staging.mkdir(parents=True)
+    for table, frame in frames.items():
+        frame.to_csv(staging / TABLES[table].file_name, index=False)
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    (target / "_SUCCESS").touch()
+
+
+def _month_tables(warehouse: Path, month: str) -> dict[str, pd.DataFrame]:
+    """Raw and feature rows of ``month``, in a canonical order."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        tables = {
+            t: con.execute(f"SELECT * FROM {t} WHERE month = ? ORDER BY ALL", [month]).df()
+            for t in [raw_ref(t) for t in TABLES] + [STORE]
+        }
+    return tables
+
+
+@pytest.mark.parametrize(
+    ("kind", "route"),
+    [pytest.param(k, r, id=f"{k}-{r}",
+                  marks=[pytest.mark.slow] if r == CLI and k != "fewer_applicants" else [])
+     for k in REDELIVERIES for r in (CORE, CLI)],
+)  # fmt: skip
+def test_redelivery_replaces_everything_downstream_of_the_month(
+    platform, capsys, tmp_path, kind, route
+):
+    landing = platform.data / "landing"
+    drift_page = platform.data / "reports" / "drift" / REDELIVERED
+    assert drift_page.exists() and platform.month_rows(REDELIVERED)[SCORES] > 0
+    new = REDELIVERIES[kind](_frames(landing / REDELIVERED), _frames(platform.source / MONTH))
+    _deliver(landing / REDELIVERED, new)
+    others = platform.other_months_than(REDELIVERED)
+
+    if route == CLI:
+        capsys.readouterr()
+        assert main(["ingest", "--month", REDELIVERED]) == 0, capsys.readouterr().err
+    else:
+        with duckdb.connect(str(platform.data / "warehouse.duckdb")) as con:
+            assert ingest_month(con, landing, REDELIVERED).published
+            assert build_month(con, REDELIVERED).published
+
+    fresh = tmp_path / "fresh"
+    shutil.copytree(landing / REDELIVERED, fresh / "landing" / REDELIVERED)
+    with duckdb.connect(str(fresh / "warehouse.duckdb")) as con:
+        assert ingest_month(con, fresh / "landing", REDELIVERED).published
+        assert build_month(con, REDELIVERED).published
+    mine = _month_tables(platform.data / "warehouse.duckdb", REDELIVERED)
+    expected = _month_tables(fresh / "warehouse.duckdb", REDELIVERED)
+    for table, frame in expected.items():
+        # Raw is exact; a feature mean may differ in its last bit, because DuckDB's parallel
+        # aggregation sums in an order that depends on what else the table holds.
+        exact = table != STORE
+        pd.testing.assert_frame_equal(
+            mine[table], frame, check_exact=exact, rtol=1e-12, atol=0.0, obj=table
+        )
+    rows = platform.month_rows(REDELIVERED)
+    assert rows[SCORES] == rows[DRIFT_TABLE] == 0  # a fresh ingest has none either
+    assert platform.other_months_than(REDELIVERED) == others
+    if route == CLI:
+        assert not drift_page.exists()
+        # Scores follow the new rows: exactly the new applicants, under the same champion.
+        assert main(["score", "--month", REDELIVERED]) == 0
+        scored = platform.query(
+            f"SELECT SK_ID_CURR FROM {SCORES} WHERE month = ? ORDER BY 1", [REDELIVERED]
+        )
+        assert [r[0] for r in scored] == sorted(new["application"]["SK_ID_CURR"].astype(int))
