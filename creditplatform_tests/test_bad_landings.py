@@ -290,6 +290,7 @@ class Bad:
     line: int | None  # the file line the message must quote (None: file- or column-level)
 
 
+COLUMN_RULES = {"column_present", "no_unexpected_column", "column_order"}
 # Data row 3 is file line 4 (the header is line 1).
 BAD: dict[str, Bad] = {
     # The file as a whole
@@ -433,6 +434,10 @@ def test_bad_landing_is_refused_where_it_is_and_loses_nothing(platform, capsys, 
         assert f"{bad.table}.{bad.column}" in said, said
     if bad.line:
         assert f"line {bad.line}:" in said, said
+    if bad.rule in COLUMN_RULES:
+        assert "column-level rule" in said, said
+    else:
+        assert said.count(f"rule {bad.rule}") == 1, "one message per rule, not per field"
     assert not any(platform.month_rows().values()), platform.month_rows()
     assert platform.other_months() == others
     if route == CLI:
@@ -633,3 +638,44 @@ def test_redelivery_replaces_everything_downstream_of_the_month(
             f"SELECT SK_ID_CURR FROM {SCORES} WHERE month = ? ORDER BY 1", [REDELIVERED]
         )
         assert [r[0] for r in scored] == sorted(new["application"]["SK_ID_CURR"].astype(int))
+
+
+# --- folders, feature quality ---------------------------------------------------------------
+
+
+def test_ignored_folders_are_warned_about_and_valid_months_still_ingest(platform, capsys):
+    landing = platform.data / "landing"
+    platform.land_good()
+    for stray in ("1999-12", "2024-13", "notes"):
+        (landing / stray).mkdir()
+        (landing / stray / "_SUCCESS").touch()
+    capsys.readouterr()
+    assert main(["ingest"]) == 0
+    said = capsys.readouterr().err
+    assert "warning: landing folders ignored (not a YYYY-MM month: 2024-13, notes; " in said
+    assert "outside the partition range: 1999-12)" in said
+    assert f"ingest {MONTH}: ok" in said
+    assert platform.month_rows()[raw_ref("application")] > 0
+
+    assert main(["ingest", "--month", "1999-12"]) == 1  # asked for by name: said, not done
+    assert "outside the partition range, not ingested: 1999-12" in capsys.readouterr().err
+
+
+def test_a_moved_feature_warns_against_the_champion_rows_without_blocking(platform, capsys):
+    """Credit amounts three times the training ones: published, and the WARN check names it."""
+    platform.land_good()
+    path = platform.landing / "application.csv"
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame["AMT_CREDIT"] = (frame["AMT_CREDIT"].astype(float) * 3).map(repr)
+    frame.to_csv(path, index=False)
+    code, said = platform.ingest(capsys, CLI)
+    assert code == 0, said
+    with dg.DagsterInstance.get() as instance:
+        record = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+            [dg.AssetCheckKey(dg.AssetKey("feature_store"), "distribution_vs_reference")]
+        )
+    evaluation = next(iter(record.values())).event.dagster_event.event_specific_data
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert "from the champion v1 training rows" in evaluation.description
+    findings = evaluation.metadata["findings"].value.records
+    assert any(r.data["feature"] == "AMT_CREDIT" and r.data["measure"] == "mean" for r in findings)

@@ -51,9 +51,7 @@ def test_ident_names_any_column(name):
 def test_locate_rows_counts_physical_lines(tmp_path):
     """Quoted newlines, CRLF, a byte-order mark and blank lines: rows map to their lines."""
     path = tmp_path / "t.csv"
-    path.write_bytes(
-        b'\xef\xbb\xbfa,b\r\n1,"two\r\nlines"\r\n\r\n3,x\r\n4,"q ""x"", y"\r\n'
-    )
+    path.write_bytes(b'\xef\xbb\xbfa,b\r\n1,"two\r\nlines"\r\n\r\n3,x\r\n4,"q ""x"", y"\r\n')
     found = locate_rows(path, {1, 2, 3})
     assert found == {1: (2, '1,"two\r\nlines"'), 2: (5, "3,x"), 3: (6, '4,"q ""x"", y"')}
     assert locate_rows(path, set()) == {}
@@ -87,7 +85,6 @@ def test_landing_inventory_sorts_valid_ignored_and_in_flight(tmp_path):
     assert inventory.months == ["2024-01"]  # 2024-02 has no marker yet: not ignored, waiting
     assert inventory.not_a_month == ["notes"] and inventory.out_of_range == ["2019-01"]
     assert inventory.warning() == (
-        "landing folders ignored (not a YYYY-MM month: notes; "
-        "outside the partition range: 2019-01)"
+        "landing folders ignored (not a YYYY-MM month: notes; outside the partition range: 2019-01)"
     )
     assert landing_inventory(tmp_path / "absent", set()).warning() is None

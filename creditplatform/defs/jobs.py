@@ -2,7 +2,6 @@
 
 import dagster as dg
 
-from creditplatform.defs.partitions import monthly_partitions
 from creditplatform.defs.raw import RAW_GROUP
 from creditplatform.defs.retrain import TRAINING_GROUP
 
@@ -12,7 +11,6 @@ from creditplatform.defs.retrain import TRAINING_GROUP
 ingest_job = dg.define_asset_job(
     "ingest_job",
     selection=dg.AssetSelection.groups(RAW_GROUP) | dg.AssetSelection.assets("feature_store"),
-    partitions_def=monthly_partitions,
     description="One landing month: raw tables behind their contracts, then its features.",
 )
 
@@ -25,6 +23,5 @@ retrain_job = dg.define_asset_job(
 score_job = dg.define_asset_job(
     "score_job",
     selection=dg.AssetSelection.assets("batch_scores"),
-    partitions_def=monthly_partitions,
     description="The champion scores one month's applications.",
 )

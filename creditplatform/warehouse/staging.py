@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 
+from creditplatform.contracts.lines import MAX_TEXT
 from creditplatform.contracts.report import (
     COLUMN,
     COLUMNS_AND_TYPES,
@@ -53,16 +54,17 @@ def _header_violations(spec: TableSpec, path: Path) -> list[Violation]:
         header = raw.decode("utf-8").rstrip("\r\n").split(",")
     except UnicodeDecodeError as err:
         return [_violation(spec, None, "utf8_encoded", 1, [{"line": 1, "error": str(err)}])]
+    line = {"line": 1, "text": ",".join(header)[:MAX_TEXT]}
     header = [h.strip().strip('"') for h in header]
     expected = list(spec.columns)
     missing = [c for c in expected if c not in header]
     extra = [c for c in header if c not in expected]
     found = [
-        _violation(spec, c, "column_present", 1, [{"line": 1, "missing_column": c}], COLUMN)
+        _violation(spec, c, "column_present", 1, [{**line, "missing_column": c}], COLUMN)
         for c in missing
     ]
     found += [
-        _violation(spec, c, "no_unexpected_column", 1, [{"line": 1, "extra_column": c}], COLUMN)
+        _violation(spec, c, "no_unexpected_column", 1, [{**line, "extra_column": c}], COLUMN)
         for c in extra
     ]
     if not found and header != expected:
@@ -97,26 +99,43 @@ def _reject_violations(con: duckdb.DuckDBPyConnection, spec: TableSpec, rejects:
     return found
 
 
+def _bad_integer(column: str) -> str:
+    """Name of the staged column that keeps an integer column's text where it is not one."""
+    return f"{column}__not_an_integer"
+
+
+def _select(spec: TableSpec) -> str:
+    """Typed columns, plus for each integer column its raw text where that is no integer
+    literal within BIGINT (NULL elsewhere): one scan parses, checks and converts."""
+    parts = []
+    for column in spec.columns:
+        if spec.dtypes[column] != "int64":
+            parts.append(ident(column))
+            continue
+        c = ident(column)
+        parts.append(f"TRY_CAST({c} AS BIGINT) AS {c}")
+        parts.append(
+            f"CASE WHEN {c} IS NOT NULL AND NOT (regexp_full_match({c}, "
+            f"{literal(INTEGER_LITERAL)}) AND TRY_CAST({c} AS BIGINT) IS NOT NULL) THEN {c} END "
+            f"AS {ident(_bad_integer(column))}"
+        )
+    return ", ".join(parts)
+
+
 def _integer_violations(
-    con: duckdb.DuckDBPyConnection, spec: TableSpec, text_ref: str
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, ref: str
 ) -> list[Violation]:
-    """Integer columns (held as text) whose values are not integer literals within BIGINT."""
+    """Integer columns whose text is not an integer literal within BIGINT."""
     columns = [c for c in spec.columns if spec.dtypes[c] == "int64"]
     if not columns:
         return []
-    failing = {
-        c: f"{ident(c)} IS NOT NULL AND (NOT regexp_full_match({ident(c)}, "
-        f"{literal(INTEGER_LITERAL)}) OR TRY_CAST({ident(c)} AS BIGINT) IS NULL)"
-        for c in columns
-    }
-    counts = con.execute(
-        "SELECT " + ", ".join(f"count_if({f})" for f in failing.values()) + f" FROM {text_ref}"
-    ).fetchone()
+    bad = [ident(_bad_integer(c)) for c in columns]
+    counts = con.execute(f"SELECT {', '.join(f'count({b})' for b in bad)} FROM {ref}").fetchone()
     found = []
-    for (column, condition), count in zip(failing.items(), counts, strict=True):
+    for column, text, count in zip(columns, bad, counts, strict=True):
         if count:
             rows = con.execute(
-                f"SELECT _row, {ident(column)} FROM {text_ref} WHERE {condition} "
+                f"SELECT _row, {text} FROM {ref} WHERE {text} IS NOT NULL "
                 f"ORDER BY _row LIMIT {MAX_CASES}"
             ).fetchall()
             cases = [{"row": row, "value": value} for row, value in rows]
@@ -142,7 +161,8 @@ def _read_csv(spec: TableSpec, rejects: str) -> str:
 def stage_file(
     con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, name: str
 ) -> StagedTable:
-    """Load ``path`` into temporary table ``name`` with a ``_row`` column (1-based data row).
+    """Load ``path`` into temporary table ``name`` with a ``_row`` column (1-based data row)
+    and, per integer column, a ``<column>__not_an_integer`` column (readers name their columns).
 
     Temporary, so the month is written to the warehouse file once (at publish), not twice;
     DuckDB keeps insertion order, so published rows stay in file order without a sort.
@@ -151,7 +171,7 @@ def stage_file(
     report.evaluated.add(COLUMNS_AND_TYPES)
     with path.open("rb") as handle:
         report.byte_order_mark = handle.read(len(BOM)) == BOM
-    ref, text_ref = ident(name), ident(f"{name}_text")
+    ref = ident(name)
     staged = StagedTable(spec, ref, report)
     report.violations += _header_violations(spec, path)
     if report.violations:
@@ -160,21 +180,14 @@ def stage_file(
     con.execute(f"DROP TABLE IF EXISTS {rejects}; DROP TABLE IF EXISTS {rejects}_scan")
     try:
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {text_ref} AS "
-            f"SELECT row_number() OVER () AS _row, * FROM {_read_csv(spec, rejects)}",
+            f"CREATE OR REPLACE TEMP TABLE {ref} AS SELECT row_number() OVER () AS _row, "
+            f"{_select(spec)} FROM {_read_csv(spec, rejects)}",
             [str(path)],
         )
     except duckdb.Error as err:
         report.violations.append(_violation(spec, None, "readable_csv", 1, [{"error": str(err)}]))
         return staged
     report.violations += _reject_violations(con, spec, rejects)
-    report.violations += _integer_violations(con, spec, text_ref)
-    report.rows = con.execute(f"SELECT count(*) FROM {text_ref}").fetchone()[0]
-    if not report.violations:
-        casts = ", ".join(
-            f"CAST({ident(c)} AS BIGINT) AS {ident(c)}" if spec.dtypes[c] == "int64" else ident(c)
-            for c in spec.columns
-        )
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {ref} AS SELECT _row, {casts} FROM {text_ref}")
-    con.execute(f"DROP TABLE IF EXISTS {text_ref}")
+    report.violations += _integer_violations(con, spec, ref)
+    report.rows = con.execute(f"SELECT count(*) FROM {ref}").fetchone()[0]
     return staged
