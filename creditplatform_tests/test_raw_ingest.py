@@ -17,7 +17,7 @@ from creditplatform.defs.partitions import monthly_partitions
 from creditplatform.defs.raw import check_names, raw_key, raw_tables
 from creditplatform.defs.resources import PlatformPaths, Warehouse
 from creditplatform.homecredit import TABLES
-from creditplatform_tests.test_bad_landings import BAD
+from creditplatform_tests.landing_cases import BAD
 
 MONTH = "2024-01"
 
