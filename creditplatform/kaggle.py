@@ -28,7 +28,7 @@ import duckdb
 
 from creditplatform.homecredit import TABLE_NAMES, TABLES
 from creditplatform.months import month_range
-from creditplatform.sql import literal
+from creditplatform.sql import ident, literal
 from creditplatform.warehouse.landing import SUCCESS_MARKER
 
 _SOURCE = {name: f"{name}.csv" for name in TABLE_NAMES if name != "application"}
@@ -55,7 +55,7 @@ def _read(path: Path) -> str:
 
 
 def _cols(table: str, alias: str = "t") -> str:
-    return ", ".join(f'{alias}."{c}"' for c in TABLES[table].columns)
+    return ", ".join(f"{alias}.{ident(c)}" for c in TABLES[table].columns)
 
 
 def _load_applicants(con: duckdb.DuckDBPyConnection, kaggle: Path, months: list[str]) -> None:
@@ -108,9 +108,9 @@ def _load_child(con: duckdb.DuckDBPyConnection, kaggle: Path, table: str) -> int
                 '(SELECT (CAST("SK_ID_PREV" AS BIGINT), CAST("SK_ID_CURR" AS BIGINT)) '
                 "FROM previous_application)"
             )
-    con.execute(f'CREATE TABLE "{table}" AS {placement}')
+    con.execute(f"CREATE TABLE {ident(table)} AS {placement}")
     total = con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
-    kept = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+    kept = con.execute(f"SELECT count(*) FROM {ident(table)}").fetchone()[0]
     return total - kept
 
 
@@ -141,11 +141,12 @@ def import_kaggle(
             for table in TABLE_NAMES:
                 target = folder / TABLES[table].file_name
                 con.execute(
-                    f'COPY (SELECT {_cols(table)} FROM "{table}" t WHERE _month_index = {index} '
-                    f"ORDER BY _line) TO {literal(target)} (HEADER, DELIMITER ',', QUOTE '\"')"
+                    f"COPY (SELECT {_cols(table)} FROM {ident(table)} t "
+                    f"WHERE _month_index = {literal(index)} ORDER BY _line) "
+                    f"TO {literal(target)} (HEADER, DELIMITER ',', QUOTE '\"')"
                 )
                 count = con.execute(
-                    f'SELECT count(*) FROM "{table}" WHERE _month_index = {index}'
+                    f"SELECT count(*) FROM {ident(table)} WHERE _month_index = ?", [index]
                 ).fetchone()[0]
                 report.rows.setdefault(table, {})[month] = count
             (folder / SUCCESS_MARKER).touch()

@@ -2,6 +2,7 @@
 orphans dropped, test applicants unlabelled, and the result passes the landing contracts."""
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -31,6 +32,11 @@ def kaggle_dir(small_history, tmp_path_factory) -> Path:
     test.to_csv(out / "application_test.csv", index=False)
     orphan = frames["bureau_balance"].iloc[:1].assign(SK_ID_BUREAU="424242")
     frames["bureau_balance"] = pd.concat([frames["bureau_balance"], orphan])
+    # A card row whose previous application belongs to another applicant (the key pair rule).
+    cards = frames["credit_card_balance"]
+    other = next(i for i in app["SK_ID_CURR"] if i != cards["SK_ID_CURR"].iloc[0])
+    stray = cards.iloc[:1].assign(SK_ID_CURR=other, MONTHS_BALANCE="-99")
+    frames["credit_card_balance"] = pd.concat([cards, stray])
     for name, frame in frames.items():
         frame.to_csv(out / f"{name}.csv", index=False)
     return out
@@ -47,6 +53,7 @@ def test_split_rule_children_and_contracts(kaggle_dir, tmp_path):
     report = import_kaggle(kaggle_dir, landing, months=3, start="2024-01")
     assert report.months == ["2024-01", "2024-02", "2024-03", "2024-04"]
     assert report.dropped["bureau_balance"] == 1  # the orphan
+    assert report.dropped["credit_card_balance"] == 1  # the row naming another applicant
     assert sum(report.rows["application"].values()) == 800
 
     apps = {m: pd.read_csv(landing / m / "application.csv") for m in report.months}
@@ -72,9 +79,11 @@ def test_split_rule_children_and_contracts(kaggle_dir, tmp_path):
 
 
 def test_values_are_copied_unchanged_and_deterministically(kaggle_dir, tmp_path):
-    import_kaggle(kaggle_dir, tmp_path / "a", months=2, start="2024-01")
-    import_kaggle(kaggle_dir, tmp_path / "b", months=2, start="2024-01")
-    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    """Twice, from and to directories whose names SQL must quote, byte for byte the same."""
+    source_dir = shutil.copytree(kaggle_dir, tmp_path / "kaggle's \"files\"")
+    import_kaggle(source_dir, tmp_path / "a", months=2, start="2024-01")
+    import_kaggle(source_dir, tmp_path / "it's b", months=2, start="2024-01")
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "it's b")
     source = pd.read_csv(kaggle_dir / "application_train.csv", dtype=str, keep_default_na=False)
     landed = pd.concat(
         pd.read_csv(tmp_path / "a" / m / "application.csv", dtype=str, keep_default_na=False)

@@ -18,6 +18,7 @@ from creditplatform.features.catalog import (
     STORE_COLUMNS,
     ZERO_WHEN_ABSENT,
 )
+from creditplatform.sql import ident
 
 SQL_FILES = (
     "application", "bureau", "previous_application", "pos_cash", "installments", "credit_card",
@@ -130,7 +131,7 @@ def _ensure_store(con: duckdb.DuckDBPyConnection, staged: str) -> None:
 
 def build_month(con: duckdb.DuckDBPyConnection, month: str) -> FeatureBuild:
     """Compute, check and (only if every check passes) publish one month of features."""
-    staged = f"staging_features_{month.replace('-', '_')}"
+    staged = ident(f"staging_features_{month}")
     # Temporary: the month is written to the warehouse file once, when it is published.
     con.execute(f"CREATE OR REPLACE TEMP TABLE {staged} AS {feature_query()}", {"month": month})
     checks, rates = check_features(con, staged, month)
