@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import mlflow
 import pytest
 
 from creditplatform.synthetic.generate import GenerateOptions, generate_history
@@ -20,9 +21,14 @@ def _isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     data = tmp_path / "data"
     monkeypatch.setenv("CREDITPLATFORM_DATA_DIR", str(data))
     monkeypatch.setenv("CREDITPLATFORM_DAGSTER_STORAGE", str(data / "dagster"))
-    # mlflow.set_tracking_uri() exports MLFLOW_TRACKING_URI; pin it per test so no test's
-    # MLflow store leaks into the next one in the same worker.
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{data / 'mlflow' / 'mlflow.db'}")
+    # mlflow.set_tracking_uri()/set_registry_uri() keep module globals and export
+    # MLFLOW_TRACKING_URI/MLFLOW_REGISTRY_URI; pin all four per test, so no in-process run's
+    # MLflow store leaks into the next test in the same worker (or into its subprocesses).
+    uri = f"sqlite:///{data / 'mlflow' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     return data
 

@@ -53,7 +53,9 @@ ALL_TABLES = [raw_ref(t) for t in TABLES] + list(DOWNSTREAM)
 def _point_at(mp: pytest.MonkeyPatch, data: Path) -> None:
     mp.setenv("CREDITPLATFORM_DATA_DIR", str(data))
     mp.setenv("CREDITPLATFORM_DAGSTER_STORAGE", str(data / "dagster"))
-    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{data / 'mlflow' / 'mlflow.db'}")
+    uri = f"sqlite:///{data / 'mlflow' / 'mlflow.db'}"
+    mp.setenv("MLFLOW_TRACKING_URI", uri)
+    mp.setenv("MLFLOW_REGISTRY_URI", uri)
     mp.setenv("DAGSTER_HOME", str(REPO_ROOT))
     mp.setenv("CREDITPLATFORM_MIN_TRAINING_MONTHS", "2")
 

@@ -1,0 +1,81 @@
+"""How long one landing month takes to ingest: stage the seven CSVs, run every contract, publish.
+
+Generates one month (cached per size under the temp dir), then ingests it ``--repeats`` times,
+each into a fresh warehouse, and reports the median. ``--code`` times another checkout of the
+package instead (e.g. ``git worktree add /tmp/before <commit>``), so a before/after figure is
+one command each on the same data:
+
+    python -m benchmarks.ingest_speed --applications-per-month 25626
+    python -m benchmarks.ingest_speed --code /tmp/before --name ingest_speed_before
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+from benchmarks.common import write_results
+
+MONTH = "2024-01"
+
+
+def run(applications: int, repeats: int, code: Path | None) -> dict:
+    if code is not None:
+        sys.path.insert(0, str(code.resolve()))
+    from creditplatform.synthetic.generate import GenerateOptions, generate_history
+    from creditplatform.warehouse.ingest import ingest_month
+
+    data = Path(tempfile.gettempdir()) / f"creditplatform-ingest-bench-{applications}"
+    if not (data / "landing" / MONTH / "_SUCCESS").exists():
+        generate_history(data, GenerateOptions(months=1, applications_per_month=applications))
+    landing = data / "landing"
+    seconds = []
+    for attempt in range(repeats):
+        warehouse = data / f"bench-{attempt}.duckdb"
+        warehouse.unlink(missing_ok=True)
+        with duckdb.connect(str(warehouse)) as con:
+            started = time.perf_counter()
+            result = ingest_month(con, landing, MONTH)
+            seconds.append(time.perf_counter() - started)
+        assert result.published, result.failure_message()
+        warehouse.unlink()
+    rows = sum(r.rows for r in result.reports.values())
+    size = sum(p.stat().st_size for p in (landing / MONTH).glob("*.csv"))
+    return {
+        "applications": applications,
+        "landed_rows": rows,
+        "csv_mb": round(size / 1e6, 1),
+        "seconds": [round(s, 2) for s in seconds],
+        "median_seconds": round(statistics.median(seconds), 2),
+        "rows_per_second": round(rows / statistics.median(seconds)),
+        "code": str(code.resolve()) if code else "this checkout",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--applications-per-month", type=int, default=25626)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--code", type=Path, help="another checkout of the package to time")
+    parser.add_argument("--name", default="ingest_speed")
+    args = parser.parse_args()
+    result = run(args.applications_per_month, args.repeats, args.code)
+    table = (
+        "| applications | landed rows | CSV MB | median s | rows/s | runs (s) |\n"
+        "|---|---|---|---|---|---|\n"
+        f"| {result['applications']:,} | {result['landed_rows']:,} | {result['csv_mb']} | "
+        f"{result['median_seconds']} | {result['rows_per_second']:,} | {result['seconds']} |"
+    )
+    markdown = f"# Ingest of one month ({result['code']})\n\n{table}"
+    write_results(args.name, result, markdown)
+    print(markdown)
+
+
+if __name__ == "__main__":
+    main()
