@@ -1,7 +1,7 @@
 """``latest.json`` / ``latest.md``: the headline figures of one ``make bench`` against the targets.
 
 Reads the results the benchmarks just wrote (``scale`` and ``drift_quality``, or their ``_small``
-twins) and writes the keys DESIGN §6 promises, so the README table and CI read one file.
+twins) and writes the keys docs/architecture.md §7 lists, so the README table and CI read one file.
 
     python -m benchmarks.summary [--suffix _small]
 """

@@ -34,9 +34,10 @@ class Settings:
     # Evaluation: PD at or above the policy threshold is declined; precision@k on the top share.
     policy_threshold: float = 0.2
     precision_at_k_share: float = 0.1
-    # Promotion gates (DESIGN §8): Brier and ECE may be at most this much worse, relative.
+    # Promotion gates (docs/architecture.md §4): Brier and ECE may be at most this much
+    # worse, relative.
     gate_relative_tolerance: float = 0.10
-    # Drift-triggered retraining (DESIGN §8): all four must hold.
+    # Drift-triggered retraining (docs/architecture.md §4): all four must hold.
     drift_psi_threshold: float = 0.20
     drift_prediction_pvalue: float = 0.05
     drift_min_new_labelled_rows: int = 50

@@ -1,7 +1,7 @@
 """The benchmark harness measures what it says: the whole process tree, and the promised keys.
 
 Timings are never asserted (they live in ``benchmarks/results``); what is tested is that the
-measuring is right and that the committed summary carries the keys DESIGN §6 promises.
+measuring is right and that the committed summary carries the keys docs/architecture.md §7 lists.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def test_peak_rss_includes_grandchildren():
 
 def test_committed_summary_has_the_promised_keys():
     """The committed latest.json is what ``summary`` derives from the committed results, and it
-    carries every key DESIGN §6 promises."""
+    carries every key docs/architecture.md §7 lists."""
     latest = json.loads((RESULTS / "latest.json").read_text())
     scale, drift = (
         json.loads((RESULTS / f"{n}.json").read_text()) for n in ("scale", "drift_quality")

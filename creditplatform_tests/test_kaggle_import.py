@@ -80,7 +80,7 @@ def test_split_rule_children_and_contracts(kaggle_dir, tmp_path):
 
 def test_values_are_copied_unchanged_and_deterministically(kaggle_dir, tmp_path):
     """Twice, from and to directories whose names SQL must quote, byte for byte the same."""
-    source_dir = shutil.copytree(kaggle_dir, tmp_path / "kaggle's \"files\"")
+    source_dir = shutil.copytree(kaggle_dir, tmp_path / 'kaggle\'s "files"')
     import_kaggle(source_dir, tmp_path / "a", months=2, start="2024-01")
     import_kaggle(source_dir, tmp_path / "it's b", months=2, start="2024-01")
     assert _digest(tmp_path / "a") == _digest(tmp_path / "it's b")

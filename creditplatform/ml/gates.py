@@ -1,4 +1,5 @@
-"""Champion–challenger promotion gates (DESIGN §8) as a pure decision with its reasons.
+"""Champion–challenger promotion gates as a pure decision with its reasons (docs/architecture.md
+§4).
 
 All comparisons use the candidate and the champion scored on the same test set in the same
 run. Relative tolerances are inclusive: exactly 10% worse passes, anything more fails (a 1e-12

@@ -1,8 +1,8 @@
 """MLflow tracking and registry operations used by the assets (no Dagster import).
 
 Aliases, not the deprecated stages, mark the champion and the challenger. Each registered
-version carries the tags of DESIGN §5 plus the SHA-256 of its artifact directory, which is
-checked again before the model is ever loaded for scoring.
+version carries the lineage tags of docs/architecture.md §5, including the SHA-256 of its
+artifact directory, which is checked again before the model is ever loaded for scoring.
 """
 
 from __future__ import annotations

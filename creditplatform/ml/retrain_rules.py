@@ -1,4 +1,4 @@
-"""When drift justifies a retrain (DESIGN §8): every condition must hold (strict AND).
+"""When drift justifies a retrain (docs/architecture.md §4): every condition must hold (strict AND).
 
 A feature's PSI >= 0.20, AND prediction drift (KS p-value of current vs reference scores)
 < 0.05, AND at least 50 labelled rows newer than the champion's training window, AND at least
