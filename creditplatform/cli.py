@@ -212,9 +212,31 @@ def cmd_status(args: argparse.Namespace) -> int:
         reap_dead_runs(instance)
         runs = instance.get_runs(filters=dg.RunsFilter(tags={"creditplatform/trigger": "drift"}))
         months = {run.tags.get("creditplatform/month") for run in runs}
-    report = status(settings, MlflowResource.for_settings(settings).registry(), months)
+        statuses = _month_statuses(instance, settings)
+    registry = MlflowResource.for_settings(settings).registry()
+    report = status(settings, registry, months, month_statuses=statuses)
     print(json.dumps(report, indent=2, default=str) if args.json else render(report))
     return 0
+
+
+def _month_statuses(instance, settings) -> tuple[list[str], dict[str, dict[str, str | None]]]:
+    """Landed months and each monthly asset's Dagster partition status for them."""
+    import dagster as dg
+
+    from creditplatform.defs.partitions import monthly_partitions
+    from creditplatform.status import MONTHLY_ASSETS
+    from creditplatform.warehouse.landing import landing_inventory
+
+    landed = landing_inventory(
+        settings.landing_dir, set(monthly_partitions.get_partition_keys())
+    ).months
+    # The seven raw tables materialise together; raw/application stands for the month.
+    keys = {a: dg.AssetKey(["raw", "application"] if a == "raw" else [a]) for a in MONTHLY_ASSETS}
+    statuses = {}
+    for asset, key in keys.items():
+        found = instance.get_status_by_partition(key, landed, monthly_partitions) or {}
+        statuses[asset] = {m: (s.value if s is not None else None) for m, s in found.items()}
+    return landed, statuses
 
 
 def _month_facts(settings, month: str, decisions_seen: int) -> tuple[float | None, list[str]]:

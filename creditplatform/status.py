@@ -82,13 +82,43 @@ def _warehouse_facts(con: duckdb.DuckDBPyConnection) -> tuple[list[dict], list[s
     return decisions, months, drift
 
 
+# The monthly assets whose gaps status lists; scores and drift exist only once a champion does.
+MONTHLY_ASSETS = ("raw", "feature_store", "batch_scores", "drift_report")
+NEED_CHAMPION = ("batch_scores", "drift_report")
+
+
+def month_gaps(
+    landed: list[str], statuses: dict[str, dict[str, str | None]], has_champion: bool
+) -> dict[str, dict[str, list[str]]]:
+    """Per monthly asset, the landed months whose latest run failed, and those never built.
+
+    ``statuses`` maps an asset to each landed month's Dagster partition status
+    (``"MATERIALIZED"``, ``"FAILED"``, ``"IN_PROGRESS"`` or None). A month being built now is
+    neither failed nor missing; scores and drift are not missing before there is a champion.
+    """
+    failed: dict[str, list[str]] = {}
+    missing: dict[str, list[str]] = {}
+    for asset in MONTHLY_ASSETS:
+        by_month = statuses.get(asset, {})
+        bad = [m for m in landed if by_month.get(m) == "FAILED"]
+        absent = [m for m in landed if by_month.get(m) is None]
+        if bad:
+            failed[asset] = bad
+        if absent and (has_champion or asset not in NEED_CHAMPION):
+            missing[asset] = absent
+    return {"failed": failed, "missing": missing}
+
+
 def status(
     settings: Settings,
     registry: Registry,
     drift_retrain_months: set[str] = frozenset(),
     now: datetime | None = None,
+    month_statuses: tuple[list[str], dict[str, dict[str, str | None]]] | None = None,
 ) -> dict:
-    """``drift_retrain_months``: months whose drift report led to a retrain run (run tags).
+    """``drift_retrain_months``: months whose drift report led to a retrain run (run tags);
+    ``month_statuses``: the landed months and each monthly asset's partition status for them
+    (from the Dagster instance), reported as failed and missing months.
 
     Status never fails because a writer holds the warehouse: it waits up to
     ``WAREHOUSE_WAIT_SECONDS``, then reports the warehouse busy with what MLflow alone tells.
@@ -111,7 +141,9 @@ def status(
     for row in drift:
         row["retrain_requested"] = row["month"] in drift_retrain_months
     champion = _champion(registry, now, settings.retire_after_days)
+    landed, statuses = month_statuses or ([], {})
     return {
+        "months": month_gaps(landed, statuses, champion is not None),
         "champion": champion,
         "decisions": [
             {
@@ -169,6 +201,9 @@ def render(report: dict) -> str:
     lines.append(
         f"ingested months: {len(fresh['ingested_months'])}, latest {fresh['latest_ingested_month']}"
     )
+    for kind in ("failed", "missing"):
+        for asset, months in report["months"][kind].items():
+            lines.append(f"{kind} {asset}: {', '.join(months)}")
     return "\n".join(lines)
 
 

@@ -436,3 +436,22 @@ def test_a_moved_feature_warns_against_the_champion_rows_without_blocking(platfo
     assert "from the champion v1 training rows" in evaluation.description
     findings = evaluation.metadata["findings"].value.records
     assert any(r.data["feature"] == "AMT_CREDIT" and r.data["measure"] == "mean" for r in findings)
+
+
+def test_status_lists_failed_and_missing_months(platform, capsys):
+    """After a refused month: status names it failed (raw, and the features the same run was to
+    build) and missing where nothing tried yet, and names the month the base never scored."""
+    import json
+
+    platform.land_good()
+    BAD["nan_literal"].spoil(platform.landing)
+    assert platform.ingest(capsys, CLI)[0] == 1
+    assert main(["status", "--json"]) == 0
+    months = json.loads(capsys.readouterr().out)["months"]
+    assert months["failed"] == {"raw": [MONTH], "feature_store": [MONTH]}
+    assert months["missing"] == {
+        "batch_scores": ["2024-01", MONTH],  # the base scored and drift-checked 2024-02 only
+        "drift_report": ["2024-01", MONTH],
+    }
+    assert main(["status"]) == 0
+    assert f"failed raw: {MONTH}" in capsys.readouterr().out

@@ -88,3 +88,23 @@ def test_landing_inventory_sorts_valid_ignored_and_in_flight(tmp_path):
         "landing folders ignored (not a YYYY-MM month: notes; outside the partition range: 2019-01)"
     )
     assert landing_inventory(tmp_path / "absent", set()).warning() is None
+
+
+def test_month_gaps_name_failed_and_missing_months():
+    from creditplatform.status import month_gaps
+
+    landed = ["2024-01", "2024-02", "2024-03"]
+    statuses = {
+        "raw": {"2024-01": "MATERIALIZED", "2024-02": "MATERIALIZED", "2024-03": "FAILED"},
+        "feature_store": {"2024-01": "MATERIALIZED", "2024-02": "IN_PROGRESS"},
+        "batch_scores": {"2024-02": "MATERIALIZED"},
+    }
+    gaps = month_gaps(landed, statuses, has_champion=True)
+    assert gaps["failed"] == {"raw": ["2024-03"]}
+    assert gaps["missing"] == {
+        "feature_store": ["2024-03"],  # 2024-02 is being built: not missing
+        "batch_scores": ["2024-01", "2024-03"],
+        "drift_report": landed,
+    }
+    before_champion = month_gaps(landed, statuses, has_champion=False)["missing"]
+    assert set(before_champion) == {"feature_store"}  # nothing to score without a champion

@@ -39,7 +39,7 @@ def set_champion(
     registry = mlflow_tracking.registry()
     decision = "promoted" if config.action == "promote" else "rolled_back"
     with warehouse.get_connection() as con:
-        for repaired in reconcile(registry, con, context.run_id):
+        for repaired in reconcile(registry, con, context.run.run_id):
             context.log.warning(f"reconciled v{repaired.version}: {repaired.reasons[-1]}")
         before = registry.champion()
         previous = int(before.version) if before else None
@@ -51,7 +51,7 @@ def set_champion(
             trigger="manual",
             reasons=[config.reason],
             gates={"manual": True, "action": config.action},
-            dagster_run_id=context.run_id,
+            dagster_run_id=context.run.run_id,
             data_sha256=target.tags.get("data_sha256", "") if target else "",
             previous_champion=previous,
             champion_after=config.version,

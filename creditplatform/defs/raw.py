@@ -123,7 +123,7 @@ def raw_tables(context: dg.AssetExecutionContext, paths: PlatformPaths, warehous
     month = context.partition_key
     try:
         with warehouse.get_connection() as con:
-            result = ingest_month(con, paths.landing_dir, month, context.run_id)
+            result = ingest_month(con, paths.landing_dir, month, context.run.run_id)
     except LandingError as err:
         raise dg.Failure(
             description=str(err), metadata={"month": month}, allow_retries=False

@@ -176,12 +176,12 @@ def candidate_model(
         "label_rate": f"{train_y.mean():.6f}",
         "feature_schema_version": str(FEATURE_SCHEMA_VERSION),
         "git_commit": git_commit(),
-        "dagster_run_id": context.run_id,
-        "dagster_run_url": md.dagster_run_url(settings.dagster_ui_url, context.run_id),
+        "dagster_run_id": context.run.run_id,
+        "dagster_run_url": md.dagster_run_url(settings.dagster_ui_url, context.run.run_id),
         "trigger": trigger,
         "window": ",".join(training_splits.window),
     }
-    with registry.run(f"candidate-{context.run_id[:8]}", tags) as run:
+    with registry.run(f"candidate-{context.run.run_id[:8]}", tags) as run:
         crashpoint("fit")
         models = train(train_x, train_y, valid_x, valid_y, params)
         mlflow.log_params(params.as_dict())
@@ -293,7 +293,7 @@ def evaluation_report(
         "data SHA-256": candidate_model.data_sha256,
         "test rows": len(frames["test"]),
         "oot rows": len(frames["oot"]),
-        "dagster run": context.run_id,
+        "dagster run": context.run.run_id,
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     paths_out = ev.write_report(
@@ -350,7 +350,7 @@ def registry_promotion(
     registry = mlflow_tracking.registry()
     candidate = evaluation_report.candidate
     with warehouse.get_connection() as con:
-        for repaired in reconcile(registry, con, context.run_id):
+        for repaired in reconcile(registry, con, context.run.run_id):
             context.log.warning(f"reconciled v{repaired.version}: {repaired.reasons[-1]}")
         before = registry.champion()
         champion_now = int(before.version) if before else None
@@ -366,7 +366,7 @@ def registry_promotion(
             trigger=trigger_of(context),
             reasons=reasons,
             gates=gates,
-            dagster_run_id=context.run_id,
+            dagster_run_id=context.run.run_id,
             data_sha256=candidate.data_sha256,
             previous_champion=champion_now,
             champion_after=candidate.version if decision == "promoted" else champion_now,

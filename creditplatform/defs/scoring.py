@@ -33,7 +33,7 @@ def batch_scores(
     registry = mlflow_tracking.registry()
     with warehouse.get_connection() as con:
         # Score only with a champion the audit trail agrees with (repair a crashed promotion).
-        for repaired in reconcile(registry, con, context.run_id):
+        for repaired in reconcile(registry, con, context.run.run_id):
             context.log.warning(f"reconciled v{repaired.version}: {repaired.reasons[-1]}")
         try:
             champion, model = load_champion(registry)
