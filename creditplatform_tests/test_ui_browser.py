@@ -37,6 +37,13 @@ CHROMIUM_ARGS = [
 EXPECTED_PASSED = {"raw": [4, 4, 5, 5, 5, 5, 5], "features": [4]}
 
 
+def _dismiss_community_dialog(page) -> None:
+    """Dagster opens a community dialog on a first visit, at a moment of its choosing; whenever
+    it covers the page before an action, Playwright clicks its Skip button first."""
+    skip = page.get_by_role("button", name="Skip")
+    page.add_locator_handler(skip, lambda button: button.first.click())
+
+
 def _all_passed(text: str) -> list[int]:
     found = re.findall(r"(\d+) / (\d+) Passed", text)
     return sorted(int(total) for ok, total in found if ok == total and ok != "0")
@@ -86,6 +93,7 @@ def test_asset_graph_shows_every_asset_and_its_checks(dagster_ui, tmp_path):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1800, "height": 2600})
+        _dismiss_community_dialog(page)
         for group, assets in GROUPS.items():
             page.goto(f"{dagster_ui}/locations/creditplatform/asset-groups/{group}")
             page.get_by_text("Asset checks").first.wait_for(timeout=60_000)
@@ -123,6 +131,7 @@ def test_asset_pages_embed_plots_and_link_to_mlflow(dagster_ui, tmp_path):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1600, "height": 1400})
+        _dismiss_community_dialog(page)
         found = {}
         for asset, link in (
             ("evaluation_report", "/#/experiments/"),
@@ -130,9 +139,6 @@ def test_asset_pages_embed_plots_and_link_to_mlflow(dagster_ui, tmp_path):
         ):
             page.goto(f"{dagster_ui}/assets/{asset}")
             page.locator(f'a[href*="{link}"]').first.wait_for(timeout=90_000)
-            skip = page.get_by_role("button", name="Skip")  # the first-visit community dialog
-            if skip.count():
-                skip.first.click()
             _screenshot(page, f"{asset}.png", tmp_path)
         page.goto(f"{dagster_ui}/assets/evaluation_report")
         page.locator("tr", has_text="plots").get_by_text("Show Markdown").first.click()
