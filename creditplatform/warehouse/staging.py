@@ -46,7 +46,8 @@ def _violation(
 
 
 def _header_violations(spec: TableSpec, path: Path) -> list[Violation]:
-    raw = path.open("rb").readline().removeprefix(BOM)
+    with path.open("rb") as handle:
+        raw = handle.readline().removeprefix(BOM)
     if not raw.strip():
         size = path.stat().st_size
         return [_violation(spec, None, "file_not_empty", 1, [{"file": path.name, "bytes": size}])]
