@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -55,7 +56,16 @@ def run(applications: int, repeats: int, code: Path | None) -> dict:
         "median_seconds": round(statistics.median(seconds), 2),
         "rows_per_second": round(rows / statistics.median(seconds)),
         "code": str(code.resolve()) if code else "this checkout",
+        "code_commit": _commit(code or Path(__file__).parent),
     }
+
+
+def _commit(folder: Path) -> str:
+    """The commit of the package that was timed (``--code`` may be another checkout)."""
+    found = subprocess.run(
+        ["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True
+    )
+    return found.stdout.strip() or "unknown"
 
 
 def main() -> None:
@@ -72,7 +82,7 @@ def main() -> None:
         f"| {result['applications']:,} | {result['landed_rows']:,} | {result['csv_mb']} | "
         f"{result['median_seconds']} | {result['rows_per_second']:,} | {result['seconds']} |"
     )
-    markdown = f"# Ingest of one month ({result['code']})\n\n{table}"
+    markdown = f"# Ingest of one month (code at commit {result['code_commit'][:7]})\n\n{table}"
     write_results(args.name, result, markdown)
     print(markdown)
 
