@@ -78,4 +78,5 @@ lint: venv
 clean:
 	rm -rf $(CREDITPLATFORM_DATA_DIR)/landing $(CREDITPLATFORM_DATA_DIR)/truth \
 	  $(CREDITPLATFORM_DATA_DIR)/warehouse.duckdb* $(CREDITPLATFORM_DATA_DIR)/dagster \
-	  $(CREDITPLATFORM_DATA_DIR)/mlflow $(CREDITPLATFORM_DATA_DIR)/reports
+	  $(CREDITPLATFORM_DATA_DIR)/mlflow $(CREDITPLATFORM_DATA_DIR)/reports \
+	  $(CREDITPLATFORM_DATA_DIR)/clock.json

@@ -65,11 +65,17 @@ def latest(scale: dict, drift: dict) -> dict:
             "oot_oracle_auc": quality["oracle"]["oot"]["roc_auc"],
         },
         "drift_quality": {
-            name: {k: result[k] for k in ("recall", "false_flags", "retrains_stable")}
+            name: {k: result.get(k) for k in DRIFT_KEYS}
             for name, result in drift["drift_quality"].items()
         },
         "source_commits": {"scale": scale["git_commit"], "drift_quality": drift["git_commit"]},
     }
+
+
+DRIFT_KEYS = (
+    "recall", "false_flags", "retrains_stable", "months_to_detection", "months_to_retrain",
+    "months_to_psi_below_threshold", "months_to_performance_retrain",
+)  # fmt: skip
 
 
 def _value(summary: dict, path: tuple[str, ...]):
@@ -105,12 +111,17 @@ def markdown(summary: dict) -> str:
     for name, stage in summary["scale"]["stages"].items():
         lines.append(f"| {name} | {stage['wall_s']} | {stage['peak_rss_gb']} |")
     lines.append(f"| process start (imports, instance) | {summary['scale']['start_s']} | |")
-    lines += ["", "| drift scenario | recall | false flags | retrains in stable months |",
-              "|---|---|---|---|"]  # fmt: skip
+    lines += ["", "| drift scenario | recall | false flags | retrains in stable months "
+              "| months to detection / retrain / PSI < 0.2 / performance retrain |",
+              "|---|---|---|---|---|"]  # fmt: skip
     for name, result in summary["drift_quality"].items():
         recall = "n/a" if result["recall"] is None else f"{result['recall']:.2f}"
+        delays = " / ".join(
+            "-" if result.get(k) is None else str(result[k]) for k in DRIFT_KEYS[3:]
+        )
         lines.append(
-            f"| {name} | {recall} | {result['false_flags']} | {result['retrains_stable']} |"
+            f"| {name} | {recall} | {result['false_flags']} | {result['retrains_stable']} "
+            f"| {delays} |"
         )
     return "\n".join(lines)
 

@@ -239,30 +239,31 @@ def _month_statuses(instance, settings) -> tuple[list[str], dict[str, dict[str, 
     return landed, statuses
 
 
-def _month_facts(settings, month: str, decisions_seen: int) -> tuple[float | None, list[str]]:
+def _month_facts(settings, registry, month: str, seen: int) -> tuple[float | None, list[str], str]:
+    """The month's max PSI, the decisions made since ``seen`` and why drift persists (if it
+    does), for the demo's timeline."""
     import duckdb
 
-    from creditplatform.warehouse.ingest import warehouse_tables
+    from creditplatform.months import reference_months
+    from creditplatform.status import describe_episode, drift_episode, warehouse_facts
 
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        tables = warehouse_tables(con)
-        psi = None
-        if "monitoring.drift" in tables:
-            row = con.execute(
-                "SELECT max_psi FROM monitoring.drift WHERE month = ?", [month]
-            ).fetchone()
-            psi = row[0] if row else None
-        decisions = []
-        if "audit.promotions" in tables:
-            query = "SELECT version, decision, trigger FROM audit.promotions ORDER BY decided_at"
-            rows = con.execute(f"{query} OFFSET ?", [decisions_seen]).fetchall()
-            decisions = [f"v{v} {d} ({t})" for v, d, t in rows]
-    return psi, decisions
+        history, _, drift = warehouse_facts(con)
+    psi = next((row["max_psi"] for row in drift if row["month"] == month), None)
+    decisions = [f"v{d['version']} {d['decision']} ({d['trigger']})" for d in history[seen:]]
+    champion = registry.champion()
+    window = champion.tags.get("window", "").split(",") if champion else []
+    episode = drift_episode(
+        drift, reference_months(window, settings.drift_reference_months), history,
+        settings.drift_psi_threshold, settings.drift_cooldown_hours,
+    )  # fmt: skip
+    return psi, decisions, describe_episode(episode)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     import shutil
 
+    from creditplatform import clock
     from creditplatform.pipeline import ClosedLoop, reset_data_dir
     from creditplatform.synthetic.generate import GenerateOptions, generate_history
     from creditplatform.warehouse.landing import land_month
@@ -284,26 +285,43 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"generating {args.months} months x {args.applications_per_month:,} applications "
         f"(scenario {args.scenario}, drift from {options.resolved_drift_from() or 'never'})"
     )
+    started = time.perf_counter()
     generate_history(incoming, options)
     shutil.copytree(incoming / "truth", settings.truth_dir, dirs_exist_ok=True)
+    months = sorted(p.name for p in (incoming / "landing").iterdir())
+    # The simulated clock first stands where the data ends, so the partition range (read when
+    # the code loads, next) holds every month; each month then sets it to its own due date.
+    clock.set_simulated(settings.data_dir, clock.due_date(months[-1], settings.raw_due_day))
     settings, runner = _runner()
+    registry = runner.defs.resources["mlflow_tracking"].registry()
     loop = ClosedLoop(runner, settings)
     timeline, decisions_seen = [], 0
-    months = sorted(p.name for p in (incoming / "landing").iterdir())
     for index, month in enumerate(months, start=1):
-        _say(f"[{index}/{len(months)}] {month} lands")
+        today = clock.due_date(month, settings.raw_due_day)
+        clock.set_simulated(settings.data_dir, today)
+        _say(f"[{index}/{len(months)}] {month} lands (clock: {today.date().isoformat()})")
         land_month(incoming / "landing", settings.landing_dir, month)
         runs = loop.month(month)
-        psi, decisions = _month_facts(settings, month, decisions_seen)
+        psi, decisions, why = _month_facts(settings, registry, month, decisions_seen)
+        skipped = loop.skips.get("drift_retrain_sensor", "")
+        if why and not decisions and f"{month}: " in skipped:
+            # The drift rule's own words: which condition held the retrain back, and by how much.
+            why += "; " + skipped[skipped.index(f"{month}: ") + len(month) + 2 :].split("; ")[0]
         decisions_seen += len(decisions)
-        champion = runner.defs.resources["mlflow_tracking"].registry().champion()
+        champion = registry.champion()
         champion_version = int(champion.version) if champion else None
-        timeline.append((month, len(runs), psi, decisions, champion_version))
+        timeline.append((month, len(runs), psi, decisions, champion_version, why))
+    if settled := loop.settle():
+        _say(f"settled: {', '.join(settled)}")
     _say("\nmonth    | runs | max PSI | decisions                                  | champion")
-    for month, count, psi, decisions, champion_version in timeline:
+    for month, count, psi, decisions, champion_version, why in timeline:
         psi_text = "   -   " if psi is None else f"{psi:7.3f}"
         made = "; ".join(decisions) or "-"
         _say(f"{month}  | {count:>4} | {psi_text} | {made:<42} | {champion_version or '-'}")
+        if why:
+            _say(f"         |      |         | {why}")
+    seconds = time.perf_counter() - started
+    _say(f"\ndemo: {seconds:.0f} s for {len(months)} months, generation included")
     cmd_status(argparse.Namespace(json=False))
     _say(
         f"\nwhere to look next:\n  make ui  → http://127.0.0.1:3000 (runs, checks, lineage)\n"

@@ -26,3 +26,9 @@ def add_months(month: str, count: int) -> str:
 
 def month_range(start: str, count: int) -> list[str]:
     return [add_months(start, i) for i in range(count)]
+
+
+def reference_months(window: list[str], count: int) -> list[str]:
+    """The drift reference's months: the newest ``count`` in-time months of a champion's training
+    window (its last month is the out-of-time set, which it never trained on)."""
+    return window[:-1][-count:]

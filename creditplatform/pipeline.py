@@ -16,7 +16,7 @@ from creditplatform.defs.resources import WAREHOUSE_POOL
 from creditplatform.settings import Settings
 
 STATE_DIRS = ("incoming", "landing", "truth", "mlflow", "reports", "dagster")
-STATE_FILES = ("warehouse.duckdb", "warehouse.duckdb.wal")
+STATE_FILES = ("warehouse.duckdb", "warehouse.duckdb.wal", "clock.json")
 
 
 def reset_data_dir(settings: Settings) -> None:
@@ -89,34 +89,40 @@ class ClosedLoop:
     """Drives the sensors and the automation the way the daemon does, one tick per month.
 
     Each tick evaluates the real sensor and automation definitions against the real instance
-    and executes the run requests they return (de-duplicated by run key, as the daemon does).
+    and executes the run requests they return, de-duplicated by run key as the daemon does.
+    Cursors and run keys live in the instance (``sensor_state``), so a daemon started
+    afterwards carries on from the same state instead of redoing the demo's work.
     """
 
+    AUTOMATION = "automation_sensor"
+
     def __init__(self, runner: Runner, settings: Settings):
+        from creditplatform.sensor_state import WORKSPACE, InstanceSensorState
+
         self.runner, self.settings = runner, settings
-        self.cursors: dict[str, str | None] = {}
-        self.automation_cursor = None
-        self.run_keys: set[str] = set()
+        self.state = InstanceSensorState(runner.instance, runner.defs, WORKSPACE)
+        self.skips: dict[str, str] = {}  # each sensor's latest skip reason, for the timeline
 
     def _tick(self, name: str) -> list[dg.RunRequest]:
         sensor = self.runner.defs.resolve_sensor_def(name)
         context = dg.build_sensor_context(
             instance=self.runner.instance,
-            cursor=self.cursors.get(name),
+            cursor=self.state.cursor(name),
             resources=self.runner.defs.resources,
             definitions=self.runner.defs,
         )
         data = sensor.evaluate_tick(context)
-        self.cursors[name] = data.cursor
-        fresh = [r for r in data.run_requests or [] if r.run_key not in self.run_keys]
-        self.run_keys.update(r.run_key for r in fresh)
-        return fresh
+        self.state.set_cursor(name, data.cursor)
+        self.skips[name] = data.skip_message or ""
+        return [r for r in data.run_requests or [] if not self.state.seen(name, r.run_key)]
 
     def _automation(self) -> list[str]:
         result = dg.evaluate_automation_conditions(
-            defs=self.runner.defs, instance=self.runner.instance, cursor=self.automation_cursor
+            defs=self.runner.defs,
+            instance=self.runner.instance,
+            cursor=self.state.automation_cursor(self.AUTOMATION),
         )
-        self.automation_cursor = result.cursor
+        self.state.set_automation_cursor(self.AUTOMATION, result.cursor)
         by_partition: dict[str | None, list[dg.AssetKey]] = {}
         for request in result.results:
             for subset_key in request.true_subset.expensively_compute_asset_partitions():
@@ -132,30 +138,54 @@ class ClosedLoop:
             labels.append(f"{names} {partition}")
         return labels
 
-    def _execute(self, requests: list[dg.RunRequest], job: str) -> list[str]:
+    def _execute(self, sensor: str, requests: list[dg.RunRequest], job: str) -> list[str]:
+        from creditplatform.sensor_state import request_tags
+
         labels = []
         for request in requests:
             trigger = request.tags.get("creditplatform/trigger", "")
             label = f"{job} ({trigger or request.partition_key})"
-            self.runner.run(job, label, partition_key=request.partition_key, tags=request.tags)
+            self.runner.run(
+                job, label, partition_key=request.partition_key,
+                tags=request_tags(sensor, request),
+            )  # fmt: skip
             labels.append(label)
         return labels
 
     def month(self, month: str) -> list[str]:
         """One month's tick; returns a label for every run it executed."""
         runs: list[str] = []
-        if self.automation_cursor is None:
+        if self.state.automation_cursor(self.AUTOMATION) is None:
             # The daemon evaluates automation before anything lands; so must we, or the first
             # month's upstream update happens before the condition starts watching.
             self._automation()
-        runs += self._execute(self._tick("landing_sensor"), "ingest_job")
+        runs += self._execute("landing_sensor", self._tick("landing_sensor"), "ingest_job")
         runs += self._automation()
-        retrained = self._execute(self._tick("staleness_sensor"), "retrain_job")
+        retrained = self._execute("staleness_sensor", self._tick("staleness_sensor"), "retrain_job")
         runs += retrained
         if retrained:
             runs += self._automation()
-        drift = self._execute(self._tick("drift_retrain_sensor"), "retrain_job")
+        drift = self._execute(
+            "drift_retrain_sensor", self._tick("drift_retrain_sensor"), "retrain_job"
+        )
         runs += drift
         if drift:
             runs += self._automation()
+        return runs
+
+    def settle(self, rounds: int = 3) -> list[str]:
+        """Tick everything again until nothing more is requested (at most ``rounds`` times).
+
+        The last month's own runs are then seen by every cursor, so a daemon started after the
+        demo finds nothing new.
+        """
+        runs: list[str] = []
+        for _ in range(rounds):
+            launched = self._execute("landing_sensor", self._tick("landing_sensor"), "ingest_job")
+            launched += self._automation()
+            for sensor in ("staleness_sensor", "drift_retrain_sensor"):
+                launched += self._execute(sensor, self._tick(sensor), "retrain_job")
+            runs += launched
+            if not launched:
+                break
         return runs

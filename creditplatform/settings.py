@@ -42,13 +42,19 @@ class Settings:
     drift_prediction_pvalue: float = 0.05
     drift_min_new_labelled_rows: int = 50
     drift_cooldown_hours: float = 24.0
+    # Drift is measured against the champion's training rows of its newest N in-time months:
+    # the population it last learnt, which moves with every retrain. A whole 12-month window
+    # would keep a retrained model "drifted" for a year after a lasting shift; with 3 months, a
+    # reference mixing pre- and post-shift months kept PSI at 2.2 while the champion's scores no
+    # longer drifted, so no drift retrain could finish the move (make run, income_shift).
+    drift_reference_months: int = 1
     # Performance: retrain when a matured month's AUC is this much below the champion's test
     # AUC (relative) for this many consecutive months.
     performance_relative_drop: float = 0.03
     performance_consecutive_months: int = 2
     # Freshness: a model older than this is overdue (staleness retrain); a champion older than
     # retire_after_days is flagged; a landing month is due by this day of the next month.
-    model_max_age_days: float = 30.0
+    model_max_age_days: float = 90.0
     retire_after_days: float = 90.0
     raw_due_day: int = 5
     # The first model waits for this many matured months.

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
 
-from creditplatform.months import add_months
+from creditplatform import clock
+from creditplatform.months import add_months, reference_months
 from creditplatform.settings import Settings
 from creditplatform.warehouse.audit import history
 from creditplatform.warehouse.ingest import warehouse_tables
@@ -23,13 +24,14 @@ if TYPE_CHECKING:  # the registry imports MLflow; the sensors read this module
 WAREHOUSE_WAIT_SECONDS = 15.0
 
 
-def _champion(registry: Registry, now: datetime, retire_after_days: float) -> dict | None:
+def _champion(registry: Registry, now: datetime, settings: Settings) -> dict | None:
     from creditplatform.ml.registry import champion_since
 
     champion = registry.champion()
     if champion is None:
         return None
-    trained = datetime.fromtimestamp(champion.creation_timestamp / 1000, tz=UTC)
+    registered = datetime.fromtimestamp(champion.creation_timestamp / 1000, tz=UTC)
+    trained = datetime.fromisoformat(champion.tags.get("trained_at") or registered.isoformat())
     since = champion_since(champion)
     run = registry.client().get_run(champion.run_id) if champion.run_id else None
     metrics = run.data.metrics if run else {}
@@ -39,9 +41,12 @@ def _champion(registry: Registry, now: datetime, retire_after_days: float) -> di
         "trained_at": trained.isoformat(timespec="seconds"),
         "champion_since": since.isoformat(timespec="seconds"),
         "age_days": round(age, 3),
-        "retirement_due": age > retire_after_days,
+        "retirement_due": age > settings.retire_after_days,
         "metrics": {m: metrics.get(f"test_{m}") for m in ("roc_auc", "brier", "ece")},
         "data_sha256": champion.tags.get("data_sha256"),
+        "drift_reference_months": reference_months(
+            champion.tags.get("window", "").split(","), settings.drift_reference_months
+        ),
     }
 
 
@@ -61,7 +66,7 @@ def connect_when_free(path: Path, wait_seconds: float) -> duckdb.DuckDBPyConnect
             delay = min(delay * 2, 2.0)
 
 
-def _warehouse_facts(con: duckdb.DuckDBPyConnection) -> tuple[list[dict], list[str], list[dict]]:
+def warehouse_facts(con: duckdb.DuckDBPyConnection) -> tuple[list[dict], list[str], list[dict]]:
     """Decisions, ingested months and per-month drift, from whatever tables exist yet."""
     tables = warehouse_tables(con)
     decisions = history(con) if "audit.promotions" in tables else []
@@ -109,6 +114,51 @@ def month_gaps(
     return {"failed": failed, "missing": missing}
 
 
+def drift_episode(
+    drift: list[dict],
+    reference: list[str],
+    decisions: list[dict],
+    threshold: float,
+    cooldown_hours: float,
+) -> dict | None:
+    """Why drift persists, in the platform's own terms; None when the newest month is stable.
+
+    ``drift`` holds each month's ``max_psi`` (oldest first); the episode is the run of months
+    at or above ``threshold`` that reaches the newest one. The champion's drift ``reference``
+    months (``ml.drift.reference_months``) adapt as they come to include months of the episode;
+    the next drift retrain waits for the cooldown after the last one (``decisions``: the audit
+    rows, ``decided_at`` by the platform's clock).
+    """
+    if not drift or drift[-1]["max_psi"] is None or drift[-1]["max_psi"] < threshold:
+        return None
+    episode = []
+    for row in reversed(drift):
+        if row["max_psi"] is None or row["max_psi"] < threshold:
+            break
+        episode.insert(0, row["month"])
+    last = max((d["decided_at"] for d in decisions if d["trigger"] == "drift"), default=None)
+    after = last + timedelta(hours=cooldown_hours) if last is not None else None
+    return {
+        "since": episode[0],
+        "months": len(episode),
+        "reference_months": reference,
+        "reference_months_in_episode": sum(m >= episode[0] for m in reference),
+        "next_drift_retrain_after": after.isoformat(timespec="seconds") if after else None,
+    }
+
+
+def describe_episode(episode: dict | None) -> str:
+    if episode is None:
+        return ""
+    after = episode["next_drift_retrain_after"]
+    return (
+        f"drift persists since {episode['since']} ({episode['months']} month(s)): "
+        + (f"next drift retrain allowed after {after}; " if after else "")
+        + f"drifted months in the champion's reference: {episode['reference_months_in_episode']} "
+        f"of {len(episode['reference_months'])}"
+    )
+
+
 def status(
     settings: Settings,
     registry: Registry,
@@ -127,20 +177,24 @@ def status(
     """
     from creditplatform.ml.promotion import reconcile
 
-    now = now or datetime.now(UTC)
+    now = now or clock.now(settings.data_dir)
     decisions, months, drift, reconciled = [], [], [], []
     warehouse = "absent"
     if settings.warehouse_path.exists():
         try:
             with connect_when_free(settings.warehouse_path, WAREHOUSE_WAIT_SECONDS) as con:
                 reconciled = [r.reasons[-1] for r in reconcile(registry, con)]
-                decisions, months, drift = _warehouse_facts(con)
+                decisions, months, drift = warehouse_facts(con)
             warehouse = "ok"
         except duckdb.IOException as err:
             warehouse = f"busy: another process holds it ({str(err).splitlines()[0][:120]})"
     for row in drift:
         row["retrain_requested"] = row["month"] in drift_retrain_months
-    champion = _champion(registry, now, settings.retire_after_days)
+    champion = _champion(registry, now, settings)
+    episode = drift_episode(
+        drift, champion["drift_reference_months"] if champion else [], decisions,
+        settings.drift_psi_threshold, settings.drift_cooldown_hours,
+    )  # fmt: skip
     landed, statuses = month_statuses or ([], {})
     return {
         "months": month_gaps(landed, statuses, champion is not None),
@@ -156,6 +210,7 @@ def status(
             for d in decisions
         ],
         "drift": drift,
+        "drift_episode": episode,
         "warehouse": warehouse,
         "reconciled": reconciled,
         "freshness": {
@@ -197,6 +252,8 @@ def render(report: dict) -> str:
         lines.append(
             f"  drift {row['month']}: max PSI {row['max_psi']:.3f} (drifted: {drifted}){flag}"
         )
+    if report.get("drift_episode"):
+        lines.append(describe_episode(report["drift_episode"]))
     fresh = report["freshness"]
     lines.append(
         f"ingested months: {len(fresh['ingested_months'])}, latest {fresh['latest_ingested_month']}"

@@ -5,12 +5,17 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import mlflow
 import pytest
 
+from creditplatform.cli import main
+from creditplatform.definitions import build_definitions
+from creditplatform.settings import REPO_ROOT, load_settings
 from creditplatform.synthetic.generate import GenerateOptions, generate_history
 from creditplatform.warehouse.ingest import ingest_month
+from creditplatform.warehouse.landing import land_month
 
 SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
 
@@ -58,3 +63,39 @@ def data_copy(ingested_history: Path, tmp_path: Path) -> Path:
     target = tmp_path / "copy"
     shutil.copytree(ingested_history, target)
     return target
+
+
+def point_at(mp: pytest.MonkeyPatch, data: Path) -> None:
+    """Point the CLI, Dagster and MLflow of this process (and its children) at ``data``."""
+    mp.setenv("CREDITPLATFORM_DATA_DIR", str(data))
+    mp.setenv("CREDITPLATFORM_DAGSTER_STORAGE", str(data / "dagster"))
+    uri = f"sqlite:///{data / 'mlflow' / 'mlflow.db'}"
+    mp.setenv("MLFLOW_TRACKING_URI", uri)
+    mp.setenv("MLFLOW_REGISTRY_URI", uri)
+    mp.setenv("DAGSTER_HOME", str(REPO_ROOT))
+    mp.setenv("CREDITPLATFORM_MIN_TRAINING_MONTHS", "2")
+
+
+@pytest.fixture(scope="session")
+def platform_base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A platform mid-life (read-only: copy before changing it): 2024-01 and 2024-02 ingested,
+    a champion trained on them, 2024-02 scored and drift-checked. Returns (data dir, the
+    generated landing months, 2024-03 included)."""
+    root = tmp_path_factory.mktemp("bad_landings")
+    source, data = root / "source", root / "data"
+    generate_history(source, GenerateOptions(months=3, applications_per_month=600, seed=5))
+    with pytest.MonkeyPatch.context() as mp:
+        point_at(mp, data)
+        for month in ("2024-01", "2024-02"):
+            land_month(source / "landing", data / "landing", month)
+        assert main(["ingest"]) == 0
+        assert main(["retrain"]) == 0
+        assert main(["score", "--month", "2024-02"]) == 0
+        defs = build_definitions(load_settings())
+        with dg.DagsterInstance.get() as instance:
+            drift = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+                instance=instance, asset_selection=[dg.AssetKey("drift_report")],
+                partition_key="2024-02",
+            )  # fmt: skip
+        assert drift.success
+    return data, source / "landing"

@@ -30,11 +30,11 @@ from creditplatform.cli import main
 from creditplatform.definitions import build_definitions
 from creditplatform.features.store import STORE, build_month
 from creditplatform.homecredit import TABLES
-from creditplatform.settings import REPO_ROOT, load_settings
-from creditplatform.synthetic.generate import GenerateOptions, generate_history
+from creditplatform.settings import load_settings
 from creditplatform.warehouse.ingest import ingest_month, raw_ref
 from creditplatform.warehouse.landing import LandingError, land_month
 from creditplatform.warehouse.month_data import DRIFT_TABLE, SCORES
+from creditplatform_tests.conftest import point_at
 from creditplatform_tests.landing_cases import (
     BAD,
     COLUMN_RULES,
@@ -50,45 +50,12 @@ DOWNSTREAM = (STORE, SCORES, DRIFT_TABLE)
 ALL_TABLES = [raw_ref(t) for t in TABLES] + list(DOWNSTREAM)
 
 
-def _point_at(mp: pytest.MonkeyPatch, data: Path) -> None:
-    mp.setenv("CREDITPLATFORM_DATA_DIR", str(data))
-    mp.setenv("CREDITPLATFORM_DAGSTER_STORAGE", str(data / "dagster"))
-    uri = f"sqlite:///{data / 'mlflow' / 'mlflow.db'}"
-    mp.setenv("MLFLOW_TRACKING_URI", uri)
-    mp.setenv("MLFLOW_REGISTRY_URI", uri)
-    mp.setenv("DAGSTER_HOME", str(REPO_ROOT))
-    mp.setenv("CREDITPLATFORM_MIN_TRAINING_MONTHS", "2")
-
-
-@pytest.fixture(scope="session")
-def platform_base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(data dir with a champion and a scored, drift-checked month; generated source months)."""
-    root = tmp_path_factory.mktemp("bad_landings")
-    source, data = root / "source", root / "data"
-    generate_history(source, GenerateOptions(months=3, applications_per_month=600, seed=5))
-    with pytest.MonkeyPatch.context() as mp:
-        _point_at(mp, data)
-        for month in OTHER_MONTHS:
-            land_month(source / "landing", data / "landing", month)
-        assert main(["ingest"]) == 0
-        assert main(["retrain"]) == 0
-        assert main(["score", "--month", "2024-02"]) == 0
-        defs = build_definitions(load_settings())
-        with dg.DagsterInstance.get() as instance:
-            drift = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-                instance=instance, asset_selection=[dg.AssetKey("drift_report")],
-                partition_key="2024-02",
-            )  # fmt: skip
-        assert drift.success
-    return data, source / "landing"
-
-
 @pytest.fixture
 def platform(platform_base, _isolated_data_dir: Path, monkeypatch: pytest.MonkeyPatch):
     """A private copy of the base at this test's data dir, with the CLI pointed at it."""
     base, source = platform_base
     shutil.copytree(base, _isolated_data_dir)
-    _point_at(monkeypatch, _isolated_data_dir)
+    point_at(monkeypatch, _isolated_data_dir)
     return Platform(_isolated_data_dir, source)
 
 

@@ -117,7 +117,7 @@ def test_boundaries_are_inclusive_where_the_design_says():
 def test_evidently_page_shows_the_top_features_and_every_drifted_one():
     from types import SimpleNamespace
 
-    from creditplatform.defs.monitoring import HTML_TOP_FEATURES, html_features
+    from creditplatform.ml.drift_page import HTML_TOP_FEATURES, html_features
 
     psis = [0.3] * 25 + [0.05] * 15  # sorted, largest first; 25 drifted, more than the top
     drifts = [SimpleNamespace(feature=f"f{rank}", psi=psi) for rank, psi in enumerate(psis)]

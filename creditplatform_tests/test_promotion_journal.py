@@ -31,6 +31,7 @@ from creditplatform.ml.registry import (
     Registry,
     artifact_sha256,
     load_verified_baseline,
+    log_pd_model,
     log_sklearn_model,
     logged_model_dir,
     register,
@@ -70,8 +71,8 @@ def _model(registry: Registry, seed: int, tags: dict | None = None, evaluated: b
     y = (x["a"] + rng.normal(size=40) > 0).astype(int).to_numpy()
     model = LogisticRegression().fit(x, y)
     with registry.run(f"m{seed}", {}) as run:
-        info = log_sklearn_model(model, "model", x, lambda f: model.predict_proba(f)[:, 1])
-        base = log_sklearn_model(model, "baseline", x, lambda f: model.predict_proba(f)[:, 1])
+        info = log_pd_model(model, "model", x)
+        base = log_sklearn_model(model, "baseline", x)
         if evaluated:
             mlflow.log_metric("test_roc_auc", 0.7)
         extra = {"baseline_uri": base.model_uri, "baseline_sha256": artifact_sha256(base.model_uri)}

@@ -126,7 +126,7 @@ def test_staleness_retrains_an_overdue_model_and_not_a_fresh_one(instance, data_
     monkeypatch.setenv("CREDITPLATFORM_MIN_TRAINING_MONTHS", "1")
     instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="candidate_model"))
     requests, skip, _ = staleness(instance, paths)
-    assert requests == [] and "days old (limit 30)" in skip
+    assert requests == [] and "days old (limit 90)" in skip
     monkeypatch.setenv("CREDITPLATFORM_MODEL_MAX_AGE_DAYS", "0")
     requests, _, _ = staleness(instance, paths)
     assert requests and "days old" in requests[0].tags["creditplatform/reason"]

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import duckdb
 
+from creditplatform import clock
 from creditplatform.alerts import send_alert
 from creditplatform.defs.jobs import retrain_job
 from creditplatform.defs.resources import MlflowResource, PlatformPaths
@@ -18,12 +19,12 @@ from creditplatform.ml.retrain_rules import (
     DriftEvidence,
     RetrainRules,
     evaluate,
+    performance_retrain,
     should_retrain,
     skip_reason,
 )
 from creditplatform.ml.splits import matured_months
 from creditplatform.ml.training_data import label_share_by_month
-from creditplatform.months import add_months
 from creditplatform.settings import Settings, load_settings
 from creditplatform.status import expected_latest_month
 
@@ -32,13 +33,10 @@ RAW_APPLICATION = "raw/application"
 TRIGGER = "creditplatform/trigger"
 
 
-def _rules(settings: Settings) -> RetrainRules:
-    return RetrainRules(
-        psi_threshold=settings.drift_psi_threshold,
-        prediction_pvalue=settings.drift_prediction_pvalue,
-        min_new_labelled_rows=settings.drift_min_new_labelled_rows,
-        cooldown_hours=settings.drift_cooldown_hours,
-    )
+def _as_of(record: dg.EventLogRecord) -> float:
+    """When the drift report was made by the platform's clock (its wall time before ``as_of``)."""
+    entry = record.asset_materialization.metadata.get("as_of")
+    return datetime.fromisoformat(entry.value).timestamp() if entry else record.timestamp
 
 
 def _value(metadata: dict, key: str) -> float | None:
@@ -53,9 +51,9 @@ def _performance_request(cursor: dict, month: str, drop: float | None, settings:
     if drop is None:
         return None
     drops[month] = drop
-    needed = settings.performance_consecutive_months
-    window = [add_months(month, -i) for i in range(needed)]
-    if all(drops.get(m, 0.0) >= settings.performance_relative_drop for m in window):
+    if performance_retrain(
+        drops, month, settings.performance_relative_drop, settings.performance_consecutive_months
+    ):
         return dg.RunRequest(
             run_key=f"performance:{month}",
             tags={TRIGGER: "performance", "creditplatform/month": month},
@@ -93,11 +91,11 @@ def drift_retrain_sensor(context: dg.SensorEvaluationContext):
             max_psi_feature=metadata["max_psi_feature"].value,
             prediction_ks_pvalue=_value(metadata, "prediction_ks_pvalue"),
             new_labelled_rows=int(_value(metadata, "new_labelled_rows") or 0),
-            hours_since_last_retrain=None if last is None else (record.timestamp - last) / 3600,
+            hours_since_last_retrain=None if last is None else (_as_of(record) - last) / 3600,
         )
-        conditions = evaluate(evidence, _rules(settings))
+        conditions = evaluate(evidence, RetrainRules.from_settings(settings))
         if should_retrain(conditions):
-            cursor["last_drift_retrain_ts"] = record.timestamp
+            cursor["last_drift_retrain_ts"] = _as_of(record)
             requests.append(
                 dg.RunRequest(
                     run_key=f"drift:{month}:{record.storage_id}",
@@ -122,6 +120,17 @@ def _latest_timestamp(instance: dg.DagsterInstance, key: str) -> float | None:
     return event.timestamp if event else None
 
 
+def _model_trained_at(instance: dg.DagsterInstance) -> datetime | None:
+    """When the newest candidate was trained, by the platform's clock (``trained_at``)."""
+    event = instance.get_latest_materialization_event(dg.AssetKey("candidate_model"))
+    if event is None:
+        return None
+    entry = event.asset_materialization.metadata.get("trained_at")
+    if entry is not None:
+        return datetime.fromisoformat(entry.value)
+    return datetime.fromtimestamp(event.timestamp, tz=UTC)
+
+
 @dg.sensor(
     job=retrain_job,
     # Every minute, so the first model follows within a minute or two of the month that
@@ -135,7 +144,7 @@ def staleness_sensor(
     context: dg.SensorEvaluationContext, paths: PlatformPaths, mlflow_tracking: MlflowResource
 ):
     settings = load_settings()
-    now = datetime.now(UTC)
+    now = clock.now(settings.data_dir)
     cursor = json.loads(context.cursor) if context.cursor else {}
     notes, requests = [], []
 
@@ -165,8 +174,8 @@ def staleness_sensor(
                 f"{settings.retire_after_days:.0f}): flagged for retirement"
             )
 
-    model_ts = _latest_timestamp(context.instance, "candidate_model")
-    age_days = None if model_ts is None else (now.timestamp() - model_ts) / 86400
+    trained_at = _model_trained_at(context.instance)
+    age_days = None if trained_at is None else (now - trained_at).total_seconds() / 86400
     if age_days is None or age_days > settings.model_max_age_days:
         matured = _matured_months(paths, settings)
         if matured is None:

@@ -6,7 +6,7 @@ from creditplatform.defs import metadata as md
 from creditplatform.defs.automation_conditions import follows_its_month
 from creditplatform.defs.partitions import monthly_partitions
 from creditplatform.defs.raw import raw_key
-from creditplatform.defs.resources import WAREHOUSE_POOL, MlflowResource, Warehouse
+from creditplatform.defs.resources import MONTHLY_RETRY, WAREHOUSE_POOL, MlflowResource, Warehouse
 from creditplatform.features.catalog import (
     CATEGORICAL_FEATURES,
     FEATURE_SCHEMA_VERSION,
@@ -78,6 +78,7 @@ def _quality_result(findings: list[dict] | None, champion: str | None) -> dg.Ass
         dg.AssetCheckSpec(QUALITY_CHECK, asset="feature_store", description=QUALITY_DESCRIPTION),
     ],
     pool=WAREHOUSE_POOL,
+    retry_policy=MONTHLY_RETRY,
     kinds={"duckdb", "sql"},
     metadata={"dagster/column_schema": md.column_schema(STORE_TYPES)},
     description=f"Per-applicant features (DuckDB SQL over raw/*) in `{STORE}`, "

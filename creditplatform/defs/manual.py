@@ -8,13 +8,14 @@ request is audited too.
 """
 
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Literal
 
 import dagster as dg
 from pydantic import Field
 
+from creditplatform import clock
 from creditplatform.defs.resources import WAREHOUSE_POOL, MlflowResource, Warehouse
+from creditplatform.settings import load_settings
 from creditplatform.warehouse.audit import AuditRecord, append
 
 TRIGGER_TAG = "creditplatform/trigger"
@@ -45,7 +46,7 @@ def set_champion(
         previous = int(before.version) if before else None
         target, problems = target_problems(registry, config.version)
         record = AuditRecord(
-            decided_at=datetime.now(UTC),
+            decided_at=clock.now(load_settings().data_dir),
             version=config.version,
             decision=decision,
             trigger="manual",

@@ -15,49 +15,31 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from creditplatform import clock
 from creditplatform.defs import metadata as md
 from creditplatform.defs.automation_conditions import follows_its_month
 from creditplatform.defs.partitions import monthly_partitions
-from creditplatform.defs.resources import WAREHOUSE_POOL, MlflowResource, Warehouse
+from creditplatform.defs.resources import MONTHLY_RETRY, WAREHOUSE_POOL, MlflowResource, Warehouse
 from creditplatform.features.catalog import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from creditplatform.features.store import STORE
 from creditplatform.ml.lineage import frame_sha256
+from creditplatform.ml.retrain_rules import DriftEvidence, RetrainRules, evaluate, should_retrain
 from creditplatform.ml.training_data import load_split
 from creditplatform.settings import load_settings
 from creditplatform.warehouse.ingest import warehouse_tables
 from creditplatform.warehouse.month_data import DRIFT_TABLE
 
 REFERENCE_SCORES = "monitoring.reference_scores"
-# The Evidently page is for reading: it shows the features with the largest PSI on a sample.
-# Decisions use our statistics on every row of every feature. Each feature on the page costs
-# ~0.07 s to render, so the page shows the top 20 (and every drifted one), not all 103.
-HTML_SAMPLE_ROWS = 5000
-HTML_TOP_FEATURES = 20
 
 
-def html_features(drifts: list, psi_threshold: float) -> list[str]:
-    """Features the page shows: the largest PSIs and every drifted feature, even past the top
-    (``drifts`` comes sorted by PSI, largest first)."""
-    return [
-        d.feature
-        for rank, d in enumerate(drifts)
-        if rank < HTML_TOP_FEATURES or d.psi >= psi_threshold
-    ]
-
-
-def evidently_html(reference: pd.DataFrame, current: pd.DataFrame, path) -> int:
-    """Render Evidently's drift page on at most HTML_SAMPLE_ROWS rows a side; return rows used."""
-    from evidently import Report
-    from evidently.presets import DataDriftPreset
-
-    rows = min(HTML_SAMPLE_ROWS, len(reference), len(current))
-    report = Report([DataDriftPreset(num_method="psi", cat_method="psi")], include_tests=True)
-    snapshot = report.run(
-        current_data=current.sample(n=rows, random_state=0),
-        reference_data=reference.sample(n=rows, random_state=0),
-    )
-    snapshot.save_html(str(path))
-    return rows
+def _hours_since_drift_retrain(con: duckdb.DuckDBPyConnection, now: datetime) -> float | None:
+    """Hours by the platform's clock since the last drift-triggered promotion decision."""
+    if "audit.promotions" not in warehouse_tables(con):
+        return None
+    last = con.execute(
+        "SELECT max(decided_at) FROM audit.promotions WHERE trigger = 'drift'"
+    ).fetchone()[0]
+    return None if last is None else (now - last).total_seconds() / 3600
 
 
 def cached_reference_scores(
@@ -125,6 +107,7 @@ def record_drift(con: duckdb.DuckDBPyConnection, row: dict) -> None:
         )
     ],
     pool=WAREHOUSE_POOL,
+    retry_policy=MONTHLY_RETRY,
     kinds={"evidently", "duckdb"},
     description="PSI/KS per feature and prediction drift vs the champion's training rows; the "
     "month's AUC under the champion once its outcomes are in. Evidently HTML + JSON under "
@@ -133,10 +116,12 @@ def record_drift(con: duckdb.DuckDBPyConnection, row: dict) -> None:
 def drift_report(
     context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow_tracking: MlflowResource
 ):
+    from creditplatform.ml import drift_page as page
     from creditplatform.ml.drift import feature_drift, ks_test
     from creditplatform.ml.metrics import classification_metrics
     from creditplatform.ml.model import predict_pd
     from creditplatform.ml.registry import load_verified
+    from creditplatform.months import reference_months
 
     month = context.partition_key
     settings = load_settings()
@@ -152,6 +137,8 @@ def drift_report(
     version = int(champion.version)
     with warehouse.get_connection() as con:
         reference = load_split(con, champion.tags["data_sha256"], "train")
+        months = reference_months(window, settings.drift_reference_months)
+        reference = reference[reference["month"].isin(months)].reset_index(drop=True)
         # Keyed by the rows as they are now, so a rebuilt feature month can never be served
         # stale scores.
         data_sha256 = frame_sha256(reference)
@@ -161,8 +148,12 @@ def drift_report(
             f"SELECT count(TARGET) FROM {STORE} WHERE month > ? AND month <= ?",
             [max(window), month],
         ).fetchone()[0]
+        now = clock.now(settings.data_dir)
+        since_retrain = _hours_since_drift_retrain(con, now)
     if current.empty:
-        raise dg.Failure(f"drift_report {month}: no features for this month in {STORE}")
+        raise dg.Failure(
+            f"drift_report {month}: no features for this month in {STORE}", allow_retries=False
+        )
     drifts = feature_drift(reference, current, list(NUMERIC_FEATURES), list(CATEGORICAL_FEATURES))
     fresh_reference = ref_scores is None
     if fresh_reference:
@@ -188,14 +179,28 @@ def drift_report(
     stats_seconds = time.perf_counter() - started
     out_dir = settings.reports_dir / "drift" / month
     out_dir.mkdir(parents=True, exist_ok=True)
-    shown = html_features(drifts, settings.drift_psi_threshold)
-    html_rows = evidently_html(reference[shown], current[shown], out_dir / "report.html")
     evidence = {
         "max_psi": drifts[0].psi,
         "max_psi_feature": drifts[0].feature,
         "prediction_ks_pvalue": prediction_p,
         "new_labelled_rows": int(new_labelled),
     }
+    conditions = evaluate(
+        DriftEvidence(**evidence, hours_since_last_retrain=since_retrain),
+        RetrainRules.from_settings(settings),
+    )
+    verdict = page.Verdict(
+        month=month, champion_version=version, reference_months=months,
+        reference_rows=len(reference), current_rows=len(current), max_psi=drifts[0].psi,
+        max_psi_feature=drifts[0].feature, drifted_features=drifted,
+        psi_threshold=settings.drift_psi_threshold, prediction_ks_pvalue=prediction_p,
+        prediction_pvalue=settings.drift_prediction_pvalue,
+        retrain=should_retrain(conditions), retrain_reasons=[c.message for c in conditions],
+        features_total=len(drifts), month_auc=month_auc, auc_relative_drop=auc_drop,
+    )  # fmt: skip
+    shown, html_rows = page.write_drift_page(
+        out_dir / "report.html", verdict, drifts, (reference, ref_scores), (current, cur_scores)
+    )
     payload = {
         "month": month,
         "champion_version": int(champion.version),
@@ -254,9 +259,16 @@ def drift_report(
                 auc_drop if auc_drop is not None else float("nan")
             ),
             "champion_version": dg.MetadataValue.int(int(champion.version)),
+            # The platform's clock: the drift sensor's cooldown is measured in it.
+            "as_of": clock.now(settings.data_dir).isoformat(timespec="seconds"),
             "statistics_seconds": dg.MetadataValue.float(round(stats_seconds, 2)),
             "report_html": dg.MetadataValue.path(str(out_dir / "report.html")),
-            "report_html_scope": f"top {len(shown)} features by PSI, {html_rows} rows a side",
+            "report_html_scope": (
+                f"verdict, score distribution, then Evidently on the top {len(shown)} of "
+                f"{len(drifts)} features by PSI and the predicted PD, {html_rows} rows a side"
+            ),
+            "drift_retrain_rule": "retrain" if verdict.retrain else "no retrain",
+            "reference_months": ", ".join(months),
             "top_features": md.table(
                 [{"feature": d.feature, "psi": d.psi, "band": d.band} for d in drifts[:15]],
                 {"feature": "string", "psi": "float", "band": "string"},

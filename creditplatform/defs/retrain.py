@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from creditplatform import clock
 from creditplatform.crashpoints import crashpoint
 from creditplatform.defs import metadata as md
 from creditplatform.defs.resources import WAREHOUSE_POOL, MlflowResource, Warehouse
@@ -152,10 +153,11 @@ def candidate_model(
     import mlflow
 
     from creditplatform.ml.metrics import classification_metrics
-    from creditplatform.ml.model import predict_pd, to_model_frame, train
+    from creditplatform.ml.model import predict_pd, train
     from creditplatform.ml.registry import (
         artifact_sha256,
         git_commit,
+        log_pd_model,
         log_sklearn_model,
         register,
     )
@@ -170,6 +172,7 @@ def candidate_model(
     train_y, valid_y = train_x["TARGET"].to_numpy(int), valid_x["TARGET"].to_numpy(int)
     registry = mlflow_tracking.registry()
     trigger = trigger_of(context)
+    trained_at = clock.now(settings.data_dir).isoformat(timespec="seconds")
     tags = {
         "data_sha256": training_splits.data_sha256,
         "training_rows": str(len(train_x)),
@@ -180,6 +183,7 @@ def candidate_model(
         "dagster_run_url": md.dagster_run_url(settings.dagster_ui_url, context.run.run_id),
         "trigger": trigger,
         "window": ",".join(training_splits.window),
+        "trained_at": trained_at,
     }
     with registry.run(f"candidate-{context.run.run_id[:8]}", tags) as run:
         crashpoint("fit")
@@ -191,13 +195,10 @@ def candidate_model(
                 settings.precision_at_k_share,
             )  # fmt: skip
             mlflow.log_metrics({f"valid_{label}_{k}": v for k, v in metrics.items()})
-        example = to_model_frame(valid_x.head(50))  # float64 numerics: NaN-safe signature
-        info = log_sklearn_model(
-            models.model, "model", example, lambda x: predict_pd(models.model, x)
-        )
-        baseline = log_sklearn_model(
-            models.baseline, "baseline", example, lambda x: predict_pd(models.baseline, x)
-        )
+        # The signature sees every valid row as stored, so no column looks int-only or all-null.
+        example = valid_x[list(FEATURES)]
+        info = log_pd_model(models.model, "model", example)
+        baseline = log_sklearn_model(models.baseline, "baseline", example)
         baseline_tags = {
             "baseline_uri": baseline.model_uri,
             "baseline_sha256": artifact_sha256(baseline.model_uri),
@@ -234,6 +235,7 @@ def candidate_model(
             "artifact_sha256": version.tags.get("artifact_sha256", ""),
             "training_rows": dg.MetadataValue.int(candidate.training_rows),
             "trigger": trigger,
+            "trained_at": trained_at,
         },
     )
 
@@ -360,7 +362,7 @@ def registry_promotion(
             settings.gate_relative_tolerance,
         )  # fmt: skip
         record = AuditRecord(
-            decided_at=datetime.now(UTC),
+            decided_at=clock.now(settings.data_dir),
             version=candidate.version,
             decision=decision,
             trigger=trigger_of(context),

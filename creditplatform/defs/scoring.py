@@ -7,7 +7,7 @@ import dagster as dg
 
 from creditplatform.defs.automation_conditions import follows_its_month
 from creditplatform.defs.partitions import monthly_partitions
-from creditplatform.defs.resources import WAREHOUSE_POOL, MlflowResource, Warehouse
+from creditplatform.defs.resources import MONTHLY_RETRY, WAREHOUSE_POOL, MlflowResource, Warehouse
 from creditplatform.features.store import STORE
 from creditplatform.warehouse.month_data import SCORES
 
@@ -18,6 +18,7 @@ from creditplatform.warehouse.month_data import SCORES
     automation_condition=follows_its_month(),
     deps=["feature_store", "registry_promotion"],
     pool=WAREHOUSE_POOL,
+    retry_policy=MONTHLY_RETRY,
     kinds={"duckdb", "mlflow"},
     description=f"PD of every application of the month under the champion, in `{SCORES}`; "
     "each row carries the model version.",

@@ -31,11 +31,19 @@ def read_sql(name: str) -> str:
 
 
 def feature_query() -> str:
-    """One SELECT over ``raw`` for the month bound to ``$month``."""
+    """One SELECT over ``raw`` for the month bound to ``$month``.
+
+    Every numeric feature is stored as DOUBLE, whatever its source type: a reader (the
+    registered model's MLflow signature, a pandas frame) then sees float64 with NaN for
+    missing, the same in every month, instead of int64 in a month without nulls and float64
+    in one with them.
+    """
     parts = [f"({read_sql(name)}) AS {name}" for name in SQL_FILES]
     joins = parts[0] + "".join(f"\nLEFT JOIN {p} USING (SK_ID_CURR)" for p in parts[1:])
     replace = ", ".join(f"coalesce({c}, 0) AS {c}" for c in ZERO_WHEN_ABSENT)
-    columns = ", ".join(STORE_COLUMNS)
+    columns = ", ".join(
+        f"CAST({c} AS DOUBLE) AS {c}" if c in NUMERIC_FEATURES else c for c in STORE_COLUMNS
+    )
     return f"SELECT {columns} FROM (SELECT * REPLACE ({replace}) FROM {joins})"
 
 

@@ -126,24 +126,49 @@ def git_commit() -> str:
         return "unknown"
 
 
-def log_sklearn_model(
-    model, name: str, example: pd.DataFrame, predict
-) -> mlflow.models.model.ModelInfo:
+def _requirements() -> list[str]:
     import sklearn
 
-    signature = infer_signature(example, np.asarray(predict(example)))
+    return [
+        f"scikit-learn=={sklearn.__version__}",
+        f"pandas=={pd.__version__}",
+        f"numpy=={np.__version__}",
+        f"mlflow=={mlflow.__version__}",
+    ]
+
+
+def log_sklearn_model(model, name: str, example: pd.DataFrame) -> mlflow.models.model.ModelInfo:
+    """A scikit-learn model in skops format (the baseline: read only by the platform)."""
     return mlflow.sklearn.log_model(
         model,
         name=name,
-        signature=signature,
+        signature=infer_signature(example, model.predict_proba(example)[:, 1]),
         input_example=example.head(3),
         skops_trusted_types=TRUSTED_TYPES,
-        pip_requirements=[
-            f"scikit-learn=={sklearn.__version__}",
-            f"pandas=={pd.__version__}",
-            f"numpy=={np.__version__}",
-        ],
+        pip_requirements=_requirements(),
     )
+
+
+def log_pd_model(pipeline, name: str, example: pd.DataFrame) -> mlflow.models.model.ModelInfo:
+    """The PD model as MLflow's python_function whose ``predict`` is the PD (``pd_pyfunc``).
+
+    The signature is inferred from feature-store rows as stored (DOUBLE numerics, VARCHAR
+    categories), so rows read straight from the store pass MLflow's schema enforcement.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        nested = Path(tmp) / "pipeline"
+        mlflow.sklearn.save_model(
+            pipeline, nested, serialization_format="skops", skops_trusted_types=TRUSTED_TYPES,
+            pip_requirements=_requirements(),
+        )  # fmt: skip
+        return mlflow.pyfunc.log_model(
+            name=name,
+            python_model=Path(__file__).with_name("pd_pyfunc.py"),
+            artifacts={"pipeline": str(nested)},
+            signature=infer_signature(example, pipeline.predict_proba(example)[:, 1]),
+            input_example=example.head(3),
+            pip_requirements=_requirements(),
+        )
 
 
 def logged_model_dir(model_id: str) -> Path:
@@ -207,7 +232,10 @@ def _verified_copy(uri: str, expected: str | None, what: str) -> Iterator[Path]:
 
 
 def _verified_load(uri: str, expected: str | None, what: str):
+    """The fitted scikit-learn pipeline: the PD model's nested one, or a plain sklearn model."""
     with _verified_copy(uri, expected, what) as local:
+        if (local / "artifacts" / "pipeline").is_dir():
+            return mlflow.sklearn.load_model(str(local / "artifacts" / "pipeline"))
         return mlflow.sklearn.load_model(str(local))
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from creditplatform.months import add_months
+
 
 @dataclass(frozen=True)
 class RetrainRules:
@@ -17,6 +19,17 @@ class RetrainRules:
     prediction_pvalue: float = 0.05
     min_new_labelled_rows: int = 50
     cooldown_hours: float = 24.0
+
+    @classmethod
+    def from_settings(cls, settings) -> RetrainRules:
+        """The rules as configured (``settings.Settings``): the sensor and the drift page
+        judge with the same numbers."""
+        return cls(
+            psi_threshold=settings.drift_psi_threshold,
+            prediction_pvalue=settings.drift_prediction_pvalue,
+            min_new_labelled_rows=settings.drift_min_new_labelled_rows,
+            cooldown_hours=settings.drift_cooldown_hours,
+        )
 
 
 @dataclass(frozen=True)
@@ -69,3 +82,13 @@ def should_retrain(conditions: list[Condition]) -> bool:
 def skip_reason(conditions: list[Condition]) -> str:
     failed = [c for c in conditions if not c.passed]
     return "no retrain: " + "; ".join(f"{c.name} failed — {c.message}" for c in failed)
+
+
+def performance_retrain(
+    drops: dict[str, float], month: str, relative_drop: float, consecutive: int
+) -> bool:
+    """The performance rule: the champion's AUC on each of the last ``consecutive`` matured
+    months (``month`` and the ones before it) is at least ``relative_drop`` below its test AUC.
+    ``drops`` maps a month to that relative drop; a month without one does not count."""
+    window = [add_months(month, -i) for i in range(consecutive)]
+    return all(drops.get(m, 0.0) >= relative_drop for m in window)
