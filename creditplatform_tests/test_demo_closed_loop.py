@@ -113,6 +113,18 @@ def test_income_shift_adapts_and_the_daemon_after_the_demo_launches_nothing(tmp_
     assert psi[last] < 0.2, psi  # adapted: the reference moved with the champion
     assert f"drift persists since {first_drifted}" in result.stderr
     assert "drifted months in the champion's reference: 1 of 1" in result.stderr
+    # One clock: judged in the data's time, no month is overdue and none is missing.
+    alerts = data / "reports" / "alerts.jsonl"
+    lines = alerts.read_text().splitlines() if alerts.exists() else []
+    assert not [a for a in lines if json.loads(a)["kind"] == "landing_overdue"]
+    status = subprocess.run(
+        [sys.executable, "-m", "creditplatform.cli", "status", "--json"],
+        env={**os.environ, **demo_env(data)}, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    report = json.loads(status.stdout)
+    assert report["months"] == {"failed": {}, "missing": {}}
+    assert report["freshness"]["expected_latest_month"] == last
+    assert report["drift_episode"] is None  # adapted: the newest month is stable
     for name, value in demo_env(data).items():
         monkeypatch.setenv(name, value)
     env = {**os.environ, **demo_env(data)}

@@ -185,12 +185,22 @@ def test_promotion_lifecycle(_isolated_data_dir: Path, monkeypatch: pytest.Monke
         for r in drift
     )
     assert first_p == cached_p
+    # The reference is the champion's train rows of its newest in-time month (2024-03 of a
+    # 2024-01..04 window whose out-of-time month is 2024-04).
+    champion = platform.registry.champion()
     with duckdb.connect(str(platform.settings.warehouse_path)) as con:
         cached = con.execute(
             "SELECT model_version, count(*) FROM monitoring.reference_scores GROUP BY 1"
         ).fetchall()
-        train_rows = platform.registry.champion().tags["training_rows"]
-    assert cached == [(1, int(train_rows))]
+        reference_rows = con.execute(
+            "SELECT count(*) FROM ml.training_splits WHERE split_set = ? AND split = 'train' "
+            "AND month = '2024-03'",
+            [champion.tags["data_sha256"]],
+        ).fetchone()[0]
+    assert champion.tags["window"].split(",")[-2:] == ["2024-03", "2024-04"]
+    assert cached == [(1, reference_rows)] and 0 < reference_rows < int(
+        champion.tags["training_rows"]
+    )
 
     # 7. Bytes of the champion's artifact changed after registration: scoring refuses it.
     champion = platform.registry.champion()

@@ -1,7 +1,8 @@
-"""``drift_report``: a month's features and champion scores against the champion's training rows.
+"""``drift_report``: a month's features and champion scores against the champion's drift
+reference (its training rows of its newest in-time month, ``drift_reference_months``).
 
-Our PSI/KS on every row decide; Evidently renders the page people read (on a sample when the
-month is large, which the report says). The numbers the drift sensor acts on are the ones in
+Our PSI/KS on every row decide; the page (``ml/drift_page.py``) leads with that verdict and
+Evidently draws the same numbers below it. The numbers the drift sensor acts on are the ones in
 this asset's metadata and in ``monitoring.drift``. The ML libraries are imported in the asset
 body, not at load (see ``retrain``).
 """
@@ -109,9 +110,9 @@ def record_drift(con: duckdb.DuckDBPyConnection, row: dict) -> None:
     pool=WAREHOUSE_POOL,
     retry_policy=MONTHLY_RETRY,
     kinds={"evidently", "duckdb"},
-    description="PSI/KS per feature and prediction drift vs the champion's training rows; the "
-    "month's AUC under the champion once its outcomes are in. Evidently HTML + JSON under "
-    "reports/drift/<month>/.",
+    description="PSI/KS per feature and prediction drift vs the champion's drift reference (its "
+    "newest training month); the month's AUC under the champion once its outcomes are in. "
+    "Verdict-first HTML page (Evidently views of our numbers) + JSON under reports/drift/<month>/.",
 )
 def drift_report(
     context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow_tracking: MlflowResource
