@@ -301,7 +301,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         clock.set_simulated(settings.data_dir, today)
         _say(f"[{index}/{len(months)}] {month} lands (clock: {today.date().isoformat()})")
         land_month(incoming / "landing", settings.landing_dir, month)
-        runs = loop.month(month)
+        runs = loop.month()
         psi, decisions, why = _month_facts(settings, registry, month, decisions_seen)
         skipped = loop.skips.get("drift_retrain_sensor", "")
         if why and not decisions and f"{month}: " in skipped:

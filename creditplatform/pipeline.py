@@ -152,26 +152,25 @@ class ClosedLoop:
             labels.append(label)
         return labels
 
-    def month(self, month: str) -> list[str]:
-        """One month's tick; returns a label for every run it executed."""
-        runs: list[str] = []
+    def _round(self) -> list[str]:
+        """One daemon-like pass: landing, automation, staleness, drift (automation again after a
+        retrain, so a new champion's months follow at once); a label for every run executed."""
+        runs = self._execute("landing_sensor", self._tick("landing_sensor"), "ingest_job")
+        runs += self._automation()
+        for sensor in ("staleness_sensor", "drift_retrain_sensor"):
+            retrained = self._execute(sensor, self._tick(sensor), "retrain_job")
+            runs += retrained
+            if retrained:
+                runs += self._automation()
+        return runs
+
+    def month(self) -> list[str]:
+        """The tick after a month lands; returns a label for every run it executed."""
         if self.state.automation_cursor(self.AUTOMATION) is None:
             # The daemon evaluates automation before anything lands; so must we, or the first
             # month's upstream update happens before the condition starts watching.
             self._automation()
-        runs += self._execute("landing_sensor", self._tick("landing_sensor"), "ingest_job")
-        runs += self._automation()
-        retrained = self._execute("staleness_sensor", self._tick("staleness_sensor"), "retrain_job")
-        runs += retrained
-        if retrained:
-            runs += self._automation()
-        drift = self._execute(
-            "drift_retrain_sensor", self._tick("drift_retrain_sensor"), "retrain_job"
-        )
-        runs += drift
-        if drift:
-            runs += self._automation()
-        return runs
+        return self._round()
 
     def settle(self, rounds: int = 3) -> list[str]:
         """Tick everything again until nothing more is requested (at most ``rounds`` times).
@@ -181,10 +180,7 @@ class ClosedLoop:
         """
         runs: list[str] = []
         for _ in range(rounds):
-            launched = self._execute("landing_sensor", self._tick("landing_sensor"), "ingest_job")
-            launched += self._automation()
-            for sensor in ("staleness_sensor", "drift_retrain_sensor"):
-                launched += self._execute(sensor, self._tick(sensor), "retrain_job")
+            launched = self._round()
             runs += launched
             if not launched:
                 break

@@ -125,7 +125,7 @@ def drift_episode(
 
     ``drift`` holds each month's ``max_psi`` (oldest first); the episode is the run of months
     at or above ``threshold`` that reaches the newest one. The champion's drift ``reference``
-    months (``ml.drift.reference_months``) adapt as they come to include months of the episode;
+    months (``months.reference_months``) adapt as they come to include months of the episode;
     the next drift retrain waits for the cooldown after the last one (``decisions``: the audit
     rows, ``decided_at`` by the platform's clock).
     """
