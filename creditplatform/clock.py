@@ -18,10 +18,10 @@ record when the machine did the work, not what time it was in the data.
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+from creditplatform.files import write_atomically
 from creditplatform.months import add_months
 
 CLOCK_FILE = "clock.json"
@@ -43,12 +43,8 @@ def now(data_dir: Path) -> datetime:
 
 def set_simulated(data_dir: Path, when: datetime) -> None:
     """Move the simulated clock (atomically: a reader sees the old time or the new one)."""
-    path = Path(data_dir) / CLOCK_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{CLOCK_FILE}.{os.getpid()}")
     stored = {"now": when.isoformat(), "set_at": datetime.now(UTC).isoformat()}
-    partial.write_text(json.dumps(stored) + "\n")
-    partial.replace(path)
+    write_atomically(Path(data_dir) / CLOCK_FILE, json.dumps(stored) + "\n")
 
 
 def due_date(month: str, due_day: int) -> datetime:

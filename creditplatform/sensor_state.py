@@ -90,12 +90,6 @@ class InstanceSensorState:
     def set_automation_cursor(self, name: str, cursor: AssetDaemonCursor) -> None:
         self.set_cursor(name, asset_daemon_cursor_to_instigator_serialized_cursor(cursor))
 
-    def ticks_since(self, name: str, timestamp: float) -> list:
-        """The daemon's ticks of sensor ``name`` from ``timestamp`` on, newest first."""
-        origin = RemoteInstigatorOrigin(self.repository, name)
-        ticks = self.instance.get_ticks(origin.get_id(), origin.get_selector().get_id(), limit=50)
-        return [tick for tick in ticks if tick.timestamp >= timestamp]
-
     def seen(self, sensor: str, run_key: str) -> bool:
         """Whether a run was already made for this sensor's run key (the daemon's own test)."""
         runs = self.instance.get_runs(

@@ -15,6 +15,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+from dagster._core.remote_origin import RemoteInstigatorOrigin
 from dagster._core.scheduler.instigation import TickStatus
 
 from creditplatform.definitions import build_definitions
@@ -30,6 +31,13 @@ SENSORS = (
     "landing_sensor", "staleness_sensor", "drift_retrain_sensor", "automation_sensor",
     "dead_run_sensor", "run_failure_alert_sensor", "check_failure_alert_sensor",
 )  # fmt: skip
+
+
+def ticks_since(state: InstanceSensorState, name: str, timestamp: float) -> list:
+    """The daemon's ticks of sensor ``name`` from ``timestamp`` on (under the demo's selector)."""
+    origin = RemoteInstigatorOrigin(state.repository, name)
+    ticks = state.instance.get_ticks(origin.get_id(), origin.get_selector().get_id(), limit=50)
+    return [tick for tick in ticks if tick.timestamp >= timestamp]
 
 
 def demo_env(data: Path) -> dict[str, str]:
@@ -135,12 +143,12 @@ def test_income_shift_adapts_and_the_daemon_after_the_demo_launches_nothing(tmp_
         with dagster_dev(env, tmp_path / "dagster_dev.log"):
             deadline = time.monotonic() + 900  # generous: a loaded 2-core machine
             # Two ticks each: the second sees whatever the first might have launched.
-            while any(len(state.ticks_since(name, started)) < 2 for name in SENSORS):
+            while any(len(ticks_since(state, name, started)) < 2 for name in SENSORS):
                 assert time.monotonic() < deadline, {
-                    name: len(state.ticks_since(name, started)) for name in SENSORS
+                    name: len(ticks_since(state, name, started)) for name in SENSORS
                 }
                 time.sleep(5)
-        ticks = {name: state.ticks_since(name, started) for name in SENSORS}
+        ticks = {name: ticks_since(state, name, started) for name in SENSORS}
         new = [run for run in instance.get_runs() if run.run_id not in before]
     assert [(run.job_name, run.tags) for run in new] == []
     failed = {n: [t.error for t in ts if t.status == TickStatus.FAILURE] for n, ts in ticks.items()}

@@ -261,7 +261,7 @@ def drift_report(
             ),
             "champion_version": dg.MetadataValue.int(int(champion.version)),
             # The platform's clock: the drift sensor's cooldown is measured in it.
-            "as_of": clock.now(settings.data_dir).isoformat(timespec="seconds"),
+            "as_of": now.isoformat(timespec="seconds"),
             "statistics_seconds": dg.MetadataValue.float(round(stats_seconds, 2)),
             "report_html": dg.MetadataValue.path(str(out_dir / "report.html")),
             "report_html_scope": (

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +12,7 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
+from creditplatform.files import write_atomically
 from creditplatform.ml.records import decode_record, encode_record
 from creditplatform.settings import Settings
 
@@ -82,11 +82,7 @@ class JsonIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj) -> None:
         if obj is None:
             return
-        path = self._path(context)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".json.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(encode_record(obj), indent=2))
-        os.replace(tmp, path)
+        write_atomically(self._path(context), json.dumps(encode_record(obj), indent=2))
 
     def load_input(self, context: dg.InputContext):
         path = self._path(context.upstream_output) if context.upstream_output else None

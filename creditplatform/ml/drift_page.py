@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+
+from creditplatform.files import write_atomically
+from creditplatform.ml.figures import pd_bins, png
 
 SCORE_COLUMN = "predicted_pd"
 # Evidently draws the features with the largest PSI (and every drifted one) on a sample: each
@@ -126,15 +125,12 @@ def evidently_html(
 
 def score_plot(reference: np.ndarray, current: np.ndarray, month: str) -> bytes:
     fig, ax = plt.subplots(figsize=(6, 3.2))
-    bins = np.linspace(0, min(1.0, float(np.quantile(np.r_[reference, current], 0.995)) * 1.1), 40)
+    bins = pd_bins(np.r_[reference, current])
     ax.hist(reference, bins=bins, density=True, alpha=0.55, label="reference (champion's rows)")
     ax.hist(current, bins=bins, density=True, alpha=0.55, label=month)
     ax.set(xlabel="predicted PD (champion)", ylabel="density", title="Score distribution")
     ax.legend(fontsize=8)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return buffer.getvalue()
+    return png(fig)
 
 
 def verdict_html(verdict: Verdict, plot: bytes, shown: int, sample_rows: int) -> str:
@@ -177,10 +173,11 @@ def verdict_html(verdict: Verdict, plot: bytes, shown: int, sample_rows: int) ->
 
 
 def write_page(path: Path, header: str, evidently: str) -> None:
-    """One self-contained file: the verdict inserted at the top of Evidently's page."""
+    """One self-contained file: the verdict inserted at the top of Evidently's page (written
+    atomically: a reader never opens half a page)."""
     at = evidently.find("<body")
     at = evidently.find(">", at) + 1 if at >= 0 else 0
-    path.write_text(evidently[:at] + header + evidently[at:], "utf-8")
+    write_atomically(path, evidently[:at] + header + evidently[at:])
 
 
 def write_drift_page(

@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -23,6 +19,7 @@ from sklearn.calibration import calibration_curve
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import precision_recall_curve, roc_curve
 
+from creditplatform.ml.figures import pd_bins, png
 from creditplatform.ml.metrics import classification_metrics
 
 HEADLINE = ("roc_auc", "gini", "ks", "pr_auc", "brier", "ece", "log_loss", "precision_at_k")
@@ -57,13 +54,6 @@ def score_sets(sets: list[ScoredSet], threshold: float, k_share: float) -> dict:
     }
 
 
-def _png(fig) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return buffer.getvalue()
-
-
 def plot_curves(test: ScoredSet) -> dict[str, bytes]:
     plots = {}
     fig, ax = plt.subplots(figsize=(4.5, 4))
@@ -73,7 +63,7 @@ def plot_curves(test: ScoredSet) -> dict[str, bytes]:
     ax.plot([0, 1], [0, 1], "k:", lw=0.8)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (test)")
     ax.legend(fontsize=8)
-    plots["roc"] = _png(fig)
+    plots["roc"] = png(fig)
 
     fig, ax = plt.subplots(figsize=(4.5, 4))
     for label, p in test.scores.items():
@@ -82,7 +72,7 @@ def plot_curves(test: ScoredSet) -> dict[str, bytes]:
     ax.axhline(test.y.mean(), color="k", ls=":", lw=0.8)
     ax.set(xlabel="recall", ylabel="precision", title="Precision-recall (test)")
     ax.legend(fontsize=8)
-    plots["pr"] = _png(fig)
+    plots["pr"] = png(fig)
 
     fig, ax = plt.subplots(figsize=(4.5, 4))
     for label, p in test.scores.items():
@@ -92,16 +82,16 @@ def plot_curves(test: ScoredSet) -> dict[str, bytes]:
     ax.plot([0, top], [0, top], "k:", lw=0.8)
     ax.set(xlabel="mean predicted PD", ylabel="observed default rate", title="Calibration (test)")
     ax.legend(fontsize=8)
-    plots["calibration"] = _png(fig)
+    plots["calibration"] = png(fig)
 
     fig, ax = plt.subplots(figsize=(4.5, 4))
     candidate = test.scores["candidate"]
-    bins = np.linspace(0, min(1.0, float(np.quantile(candidate, 0.995)) * 1.1), 40)
+    bins = pd_bins(candidate)
     ax.hist(candidate[test.y == 0], bins=bins, alpha=0.6, density=True, label="repaid (0)")
     ax.hist(candidate[test.y == 1], bins=bins, alpha=0.6, density=True, label="defaulted (1)")
     ax.set(xlabel="candidate PD", ylabel="density", title="Score distribution by class (test)")
     ax.legend(fontsize=8)
-    plots["score_distribution"] = _png(fig)
+    plots["score_distribution"] = png(fig)
     return plots
 
 
@@ -132,7 +122,7 @@ def plot_importances(importances: list[tuple[str, float]], top: int = 15) -> byt
     fig, ax = plt.subplots(figsize=(6, 4.5))
     ax.barh(list(reversed(names)), list(reversed(values)))
     ax.set(xlabel="drop in ROC-AUC when permuted", title=f"Top {top} features (valid sample)")
-    return _png(fig)
+    return png(fig)
 
 
 def write_report(report: Report, out_dir: Path, title: str, context: dict) -> dict[str, Path]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from creditplatform.months import add_months
+from creditplatform.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class RetrainRules:
     cooldown_hours: float = 24.0
 
     @classmethod
-    def from_settings(cls, settings) -> RetrainRules:
+    def from_settings(cls, settings: Settings) -> RetrainRules:
         """The rules as configured (``settings.Settings``): the sensor and the drift page
         judge with the same numbers."""
         return cls(

@@ -1,0 +1,25 @@
+"""Figure plumbing shared by the evaluation and drift pages: headless PNGs, PD histogram bins."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: assets run in daemons, CI and code servers
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def png(fig) -> bytes:
+    """The figure as PNG bytes (closed afterwards, so long runs do not accumulate figures)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def pd_bins(values: np.ndarray, count: int = 40) -> np.ndarray:
+    """Histogram edges for PDs: 0 to just past the 99.5th percentile, so the few high PDs do
+    not squeeze the bulk of the distribution into one bar."""
+    return np.linspace(0, min(1.0, float(np.quantile(values, 0.995)) * 1.1), count)
