@@ -59,6 +59,7 @@ bench: venv
 	$(VENV)/bin/python -m benchmarks.drift_quality --applications-per-month 3000
 	$(VENV)/bin/python -m benchmarks.drift_speed --applications-per-month 25000
 	$(VENV)/bin/python -m benchmarks.ingest_speed --applications-per-month 25626
+	$(VENV)/bin/python -m benchmarks.serving --applications-per-month 3000
 	$(VENV)/bin/python -m benchmarks.summary
 
 # The same harness at 1/20 of the applications (6 months, one drift scenario), so it stays
@@ -69,6 +70,8 @@ bench-small: venv
 	  --scenarios income_shift --name drift_quality_small
 	$(VENV)/bin/python -m benchmarks.ingest_speed --applications-per-month 2563 --repeats 1 \
 	  --name ingest_speed_small
+	$(VENV)/bin/python -m benchmarks.serving --applications-per-month 1000 --requests 60 \
+	  --seconds 30 --batch-size 300 --name serving_small
 	$(VENV)/bin/python -m benchmarks.summary --suffix _small
 
 lint: venv

@@ -1,7 +1,8 @@
 """``latest.json`` / ``latest.md``: the headline figures of one ``make bench`` against the targets.
 
-Reads the results the benchmarks just wrote (``scale`` and ``drift_quality``, or their ``_small``
-twins) and writes the keys docs/architecture.md §7 lists, so the README table and CI read one file.
+Reads the results the benchmarks just wrote (``scale``, ``drift_quality`` and ``serving``, or
+their ``_small`` twins) and writes the keys docs/architecture.md §7 lists, so the README table
+and CI read one file.
 
     python -m benchmarks.summary [--suffix _small]
 """
@@ -15,6 +16,8 @@ from benchmarks.common import RESULTS, write_results
 
 # (label, key path in latest.json, target, "max" = at most / "min" = at least)
 TARGETS = [
+    ("serving p99 ms, 8 clients", ("serving", "p99_ms_8_clients"), 50, "max"),
+    ("serving batch applicants/s", ("serving", "batch_applicants_per_s"), 2_000, "min"),
     ("whole graph wall s", ("scale", "total_wall_s"), 240, "max"),
     ("whole graph peak RSS GB", ("scale", "peak_rss_gb"), 6, "max"),
     ("features pandas / DuckDB time", ("features_vs_pandas", "ratio"), 5, "min"),
@@ -33,7 +36,13 @@ def _read(name: str) -> dict:
     return json.loads((RESULTS / f"{name}.json").read_text())
 
 
-def latest(scale: dict, drift: dict) -> dict:
+SERVING_KEYS = (
+    "p50_ms_1_client", "p99_ms_8_clients", "p99_ms_32_clients", "requests_per_s_8_clients",
+    "batch_applicants_per_s", "batch_applicants_per_s_with_reasons",
+)  # fmt: skip
+
+
+def latest(scale: dict, drift: dict, serving: dict) -> dict:
     quality = scale["model_quality"]
     test_model, test_oracle = quality["candidate"]["test"], quality["oracle"]["test"]
     return {
@@ -68,7 +77,12 @@ def latest(scale: dict, drift: dict) -> dict:
             name: {k: result.get(k) for k in DRIFT_KEYS}
             for name, result in drift["drift_quality"].items()
         },
-        "source_commits": {"scale": scale["git_commit"], "drift_quality": drift["git_commit"]},
+        "serving": {k: serving["serving"][k] for k in SERVING_KEYS},
+        "source_commits": {
+            "scale": scale["git_commit"],
+            "drift_quality": drift["git_commit"],
+            "serving": serving["git_commit"],
+        },
     }
 
 
@@ -130,7 +144,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--suffix", default="")
     args = parser.parse_args()
-    summary = latest(_read(f"scale{args.suffix}"), _read(f"drift_quality{args.suffix}"))
+    summary = latest(
+        _read(f"scale{args.suffix}"),
+        _read(f"drift_quality{args.suffix}"),
+        _read(f"serving{args.suffix}"),
+    )
     text = markdown(summary)
     write_results(f"latest{args.suffix}", summary, text)
     print(text)

@@ -332,6 +332,45 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The online scoring API on the loopback interface, logging one JSON line per event."""
+    import uvicorn
+
+    from creditplatform.serving.app import create_app
+    from creditplatform.serving.logs import json_logging
+
+    quiet_third_party_logs()
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    settings = load_settings()
+    json_logging()
+    uvicorn.run(
+        create_app(settings),
+        host=args.host or settings.serve_host,
+        port=settings.serve_port if args.port is None else args.port,
+        log_config=None,
+        access_log=False,  # the app logs each request itself, with its request id and model
+    )
+    return 0
+
+
+def cmd_example_request(args: argparse.Namespace) -> int:
+    """Print one landed applicant as a /v1/score request body (for curl and for trying out)."""
+    import json
+
+    from creditplatform.serving.examples import landing_requests
+
+    folder = load_settings().landing_dir / args.month
+    if not folder.is_dir():
+        _say(f"no landing folder {folder}")
+        return 2
+    requests = landing_requests(folder, limit=args.index + 1)
+    if len(requests) <= args.index:
+        _say(f"{folder} has only {len(requests)} applications")
+        return 2
+    print(json.dumps(requests[args.index], indent=args.indent))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="creditplatform", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -393,6 +432,17 @@ def build_parser() -> argparse.ArgumentParser:
     sta = sub.add_parser("status", help="champion, decisions, drift and freshness")
     sta.add_argument("--json", action="store_true")
     sta.set_defaults(func=cmd_status)
+
+    srv = sub.add_parser("serve", help="the online scoring API (FastAPI on 127.0.0.1)")
+    srv.add_argument("--port", type=int, help="default: settings serve_port (8000)")
+    srv.add_argument("--host", help="default: settings serve_host (127.0.0.1)")
+    srv.set_defaults(func=cmd_serve)
+
+    exa = sub.add_parser("example-request", help="one landed applicant as a /v1/score body")
+    exa.add_argument("--month", type=_month, required=True)
+    exa.add_argument("--index", type=int, default=0, help="which application of the month")
+    exa.add_argument("--indent", type=int, default=None)
+    exa.set_defaults(func=cmd_example_request)
 
     demo = sub.add_parser("demo", help="generate data and run the whole pipeline (make run)")
     demo.add_argument("--months", type=int, default=18)

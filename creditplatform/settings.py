@@ -68,6 +68,17 @@ class Settings:
     dagster_ui_url: str = "http://127.0.0.1:3000"
     mlflow_experiment: str = "creditplatform"
     registered_model: str = "creditplatform-pd"
+    # Online scoring (`creditplatform serve`): loopback address and port; applicants per batch
+    # call; how often the champion alias is re-checked; reason codes per applicant; whether
+    # scored requests are appended to <data dir>/serving/requests.duckdb for monitoring.
+    serve_host: str = "127.0.0.1"
+    serve_port: int = 8000
+    serve_batch_max: int = 1000
+    # Threads that score single requests (each pass takes whatever requests are waiting).
+    serve_scoring_threads: int = 2
+    serve_reload_seconds: float = 30.0
+    serve_reason_codes: int = 4
+    serve_request_log: bool = True
 
     @property
     def landing_dir(self) -> Path:
@@ -97,6 +108,17 @@ class Settings:
     def dagster_storage_dir(self) -> Path:
         return self.data_dir / "dagster"
 
+    @property
+    def serving_dir(self) -> Path:
+        return self.data_dir / "serving"
+
+
+def _parse(kind: type, text: str) -> object:
+    """``true``/``1``/``yes``/``on`` (any case) for a flag; the field's own type otherwise."""
+    if kind is bool:
+        return text.strip().lower() in ("1", "true", "yes", "on")
+    return kind(text)
+
 
 def load_settings() -> Settings:
     data_dir = Path(os.environ.get("CREDITPLATFORM_DATA_DIR") or REPO_ROOT / "data").resolve()
@@ -104,5 +126,5 @@ def load_settings() -> Settings:
     for spec in fields(Settings):
         value = os.environ.get(f"CREDITPLATFORM_{spec.name.upper()}")
         if spec.name != "data_dir" and value is not None:
-            overrides[spec.name] = type(getattr(Settings, spec.name))(value)
+            overrides[spec.name] = _parse(type(getattr(Settings, spec.name)), value)
     return Settings(data_dir=data_dir, **overrides)

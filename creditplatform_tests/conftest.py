@@ -76,6 +76,15 @@ def point_at(mp: pytest.MonkeyPatch, data: Path) -> None:
     mp.setenv("CREDITPLATFORM_MIN_TRAINING_MONTHS", "2")
 
 
+def run_drift_report(month: str) -> dg.ExecuteInProcessResult:
+    """Materialise ``drift_report`` for ``month`` with the settings of the environment now."""
+    defs = build_definitions(load_settings())
+    with dg.DagsterInstance.get() as instance:
+        return defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance, asset_selection=[dg.AssetKey("drift_report")], partition_key=month
+        )
+
+
 @pytest.fixture(scope="session")
 def platform_base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A platform mid-life (read-only: copy before changing it): 2024-01 and 2024-02 ingested,
@@ -91,11 +100,5 @@ def platform_base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
         assert main(["ingest"]) == 0
         assert main(["retrain"]) == 0
         assert main(["score", "--month", "2024-02"]) == 0
-        defs = build_definitions(load_settings())
-        with dg.DagsterInstance.get() as instance:
-            drift = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-                instance=instance, asset_selection=[dg.AssetKey("drift_report")],
-                partition_key="2024-02",
-            )  # fmt: skip
-        assert drift.success
+        assert run_drift_report("2024-02").success
     return data, source / "landing"

@@ -29,15 +29,17 @@ def test_committed_summary_has_the_promised_keys():
     """The committed latest.json is what ``summary`` derives from the committed results, and it
     carries every key docs/architecture.md §7 lists."""
     latest = json.loads((RESULTS / "latest.json").read_text())
-    scale, drift = (
-        json.loads((RESULTS / f"{n}.json").read_text()) for n in ("scale", "drift_quality")
+    scale, drift, serving = (
+        json.loads((RESULTS / f"{n}.json").read_text())
+        for n in ("scale", "drift_quality", "serving")
     )
-    derived = summary.latest(scale, drift)
+    derived = summary.latest(scale, drift, serving)
     assert {k: latest[k] for k in derived} == derived
     assert {"machine", "git_commit", "incremental_month_s", "scoring_rows_per_s"} <= set(latest)
     assert {"total_wall_s", "peak_rss_gb", "stages"} <= set(latest["scale"])
     stages = {"ingest", "features", "splits", "train", "evaluate", "drift", "promote", "score"}
     assert set(latest["scale"]["stages"]) == stages
+    assert set(summary.SERVING_KEYS) <= set(latest["serving"])
     assert all("wall_s" in stage for stage in latest["scale"]["stages"].values())
     assert {"duckdb_s", "pandas_s", "ratio"} <= set(latest["features_vs_pandas"])
     assert {"auc", "oracle_auc", "brier", "oracle_brier", "ece"} <= set(latest["model_quality"])

@@ -76,3 +76,26 @@ def test_the_monthly_page_leads_with_the_verdict_the_platform_acted_on(platform_
     detected = bool(drifted) or p_value < 0.05
     assert ("Dataset Drift is detected" in html) == detected
     assert ("No drift detected" in header) == (not detected)
+
+
+def test_the_drift_check_judges_by_the_settings_thresholds(
+    platform_base, _isolated_data_dir, monkeypatch: pytest.MonkeyPatch
+):
+    """``drift_within_limits`` uses drift_psi_threshold and drift_prediction_pvalue, not
+    literals: with no PSI threshold reachable it fails only through the p-value setting."""
+    import shutil
+
+    from creditplatform_tests.conftest import point_at, run_drift_report
+
+    base, _ = platform_base
+    shutil.copytree(base, _isolated_data_dir)
+    point_at(monkeypatch, _isolated_data_dir)
+    monkeypatch.setenv("CREDITPLATFORM_DRIFT_PSI_THRESHOLD", "1000")
+    verdicts = {}
+    for p_value in ("0", "1.01"):  # nothing is below 0; every p-value is below 1.01
+        monkeypatch.setenv("CREDITPLATFORM_DRIFT_PREDICTION_PVALUE", p_value)
+        result = run_drift_report("2024-02")
+        (check,) = result.get_asset_check_evaluations()
+        verdicts[p_value] = check.passed
+        assert "feature(s) >= 1000.0" in check.description
+    assert verdicts == {"0": True, "1.01": False}

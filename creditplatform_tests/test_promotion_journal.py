@@ -71,7 +71,7 @@ def _model(registry: Registry, seed: int, tags: dict | None = None, evaluated: b
     y = (x["a"] + rng.normal(size=40) > 0).astype(int).to_numpy()
     model = LogisticRegression().fit(x, y)
     with registry.run(f"m{seed}", {}) as run:
-        info = log_pd_model(model, "model", x)
+        info = log_pd_model(model, "model", x, {})
         base = log_sklearn_model(model, "baseline", x)
         if evaluated:
             mlflow.log_metric("test_roc_auc", 0.7)

@@ -17,15 +17,19 @@ def _cols(columns: tuple[str, ...], alias: str = "") -> str:
     return ", ".join(prefix + ident(c) for c in columns)
 
 
+def _duplicate_keys(ref: str, spec: TableSpec) -> str:
+    key = _cols(spec.primary_key)
+    return (
+        f"SELECT {key}, count(*) AS n, min(_row) AS first_row FROM {ref} GROUP BY ALL HAVING n > 1"
+    )
+
+
 def primary_key_violations(
     con: duckdb.DuckDBPyConnection, ref: str, spec: TableSpec
 ) -> list[Violation]:
     if not spec.primary_key:
         return []
-    key = _cols(spec.primary_key)
-    base = (
-        f"SELECT {key}, count(*) AS n, min(_row) AS first_row FROM {ref} GROUP BY ALL HAVING n > 1"
-    )
+    base = _duplicate_keys(ref, spec)
     total = con.execute(f"SELECT count(*), coalesce(sum(n), 0) FROM ({base})").fetchone()
     if not total[0]:
         return []
@@ -63,6 +67,21 @@ def _orphans(ref: str, parent: str, fk: ForeignKey) -> tuple[str, list[str]]:
         f"JOIN {parent} p ON p.{ident(first)} = c.{ident(first)} WHERE NOT ({agree})"
     )
     return sql, ["row", *fk.columns, *(f"{fk.parent}.{c}" for c in rest)]
+
+
+def key_failures_sql(ref: str, spec: TableSpec, parent_refs: dict[str, str]) -> str:
+    """A scalar expression: duplicate keys plus orphan rows of ``ref`` (0 when all keys hold).
+
+    For callers that check many small tables in one statement; a non-zero count is then
+    explained by ``primary_key_violations`` and ``foreign_key_violations``.
+    """
+    parts = [f"(SELECT count(*) FROM ({_duplicate_keys(ref, spec)}))"] if spec.primary_key else []
+    parts += [
+        f"(SELECT count(*) FROM ({_orphans(ref, parent_refs[fk.parent], fk)[0]}))"
+        for fk in spec.foreign_keys
+        if fk.parent in parent_refs
+    ]
+    return " + ".join(parts) or "0"
 
 
 def foreign_key_violations(

@@ -104,7 +104,8 @@ def record_drift(con: duckdb.DuckDBPyConnection, row: dict) -> None:
         dg.AssetCheckSpec(
             "drift_within_limits",
             asset="drift_report",
-            description="No feature with PSI >= 0.2 and no prediction drift (KS p < 0.05).",
+            description="No feature at or above the PSI threshold (drift_psi_threshold) and no "
+            "prediction drift (champion scores' KS p below drift_prediction_pvalue).",
         )
     ],
     pool=WAREHOUSE_POOL,
@@ -236,13 +237,14 @@ def drift_report(
                 "retrain_evidence": json.dumps(evidence),
             },
         )
-    within = not drifted and prediction_p >= 0.05
+    within = not drifted and prediction_p >= settings.drift_prediction_pvalue
     yield dg.AssetCheckResult(
         passed=within,
         severity=dg.AssetCheckSeverity.WARN,
         description=(
-            f"max PSI {drifts[0].psi:.3f} ({drifts[0].feature}); {len(drifted)} feature(s) >= 0.2; "
-            f"prediction KS p = {prediction_p:.3g}"
+            f"max PSI {drifts[0].psi:.3f} ({drifts[0].feature}); {len(drifted)} feature(s) >= "
+            f"{settings.drift_psi_threshold}; prediction KS p = {prediction_p:.3g} "
+            f"(drift below {settings.drift_prediction_pvalue})"
         ),
         metadata={"drifted_features": drifted},
     )

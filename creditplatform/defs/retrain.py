@@ -154,6 +154,7 @@ def candidate_model(
 
     from creditplatform.ml.metrics import classification_metrics
     from creditplatform.ml.model import predict_pd, train
+    from creditplatform.ml.reason_codes import reference_values
     from creditplatform.ml.registry import (
         artifact_sha256,
         git_commit,
@@ -197,7 +198,7 @@ def candidate_model(
             mlflow.log_metrics({f"valid_{label}_{k}": v for k, v in metrics.items()})
         # The signature sees every valid row as stored, so no column looks int-only or all-null.
         example = valid_x[list(FEATURES)]
-        info = log_pd_model(models.model, "model", example)
+        info = log_pd_model(models.model, "model", example, reference_values(train_x))
         baseline = log_sklearn_model(models.baseline, "baseline", example)
         baseline_tags = {
             "baseline_uri": baseline.model_uri,

@@ -29,20 +29,28 @@ from creditplatform.features.catalog import (
 )
 from creditplatform.ml.records import ModelParams
 
+# What a missing category becomes before encoding: a level of its own.
+MISSING_LEVEL = "__missing__"
+
 
 def to_model_frame(
     frame: pd.DataFrame,
     categorical: tuple[str, ...] = CATEGORICAL_FEATURES,
     numeric: tuple[str, ...] = NUMERIC_FEATURES,
 ) -> pd.DataFrame:
-    """Feature columns with plain dtypes: float64 numerics (NaN for missing), object categories."""
-    columns = {}
-    for column in categorical:
-        values = frame[column].astype(object)
-        columns[column] = values.where(values.notna(), "__missing__")
-    for column in numeric:
-        columns[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-    return pd.DataFrame(columns, index=frame.index)
+    """Feature columns with plain dtypes: float64 numerics (NaN for missing), object categories.
+
+    Converted as two blocks, not column by column: this step runs on every prediction, and
+    for a single applicant its fixed per-column cost was half of the model's latency.
+    """
+    categories = frame.loc[:, list(categorical)].astype(object)
+    categories = categories.where(categories.notna(), MISSING_LEVEL)
+    numbers = frame.loc[:, list(numeric)]
+    text = [c for c, dtype in numbers.dtypes.items() if not pd.api.types.is_numeric_dtype(dtype)]
+    if text:
+        numbers = numbers.assign(**{c: pd.to_numeric(numbers[c], errors="coerce") for c in text})
+    numbers = numbers.astype("float64")
+    return pd.concat([categories, numbers], axis=1).set_axis(frame.index, axis=0)
 
 
 def _frame_step(categorical: tuple[str, ...], numeric: tuple[str, ...]) -> FunctionTransformer:

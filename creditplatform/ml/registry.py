@@ -7,6 +7,7 @@ artifact directory, which is checked again before the model is ever loaded for s
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -28,7 +29,7 @@ from mlflow.tracking import MlflowClient
 from creditplatform.crashpoints import crashpoint
 from creditplatform.ml.lineage import directory_sha256
 from creditplatform.processes import process_alive
-from creditplatform.settings import REPO_ROOT
+from creditplatform.settings import REPO_ROOT, Settings
 
 # Types our pipelines pickle that skops does not trust by default, each reviewed: our own
 # frame function, sklearn internals of the calibrated booster, and numpy dtypes. The artifact
@@ -66,6 +67,15 @@ class Registry:
     artifact_root: Path
     experiment: str
     model_name: str
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Registry:
+        return cls(
+            settings.mlflow_tracking_uri,
+            settings.mlflow_dir / "artifacts",
+            settings.mlflow_experiment,
+            settings.registered_model,
+        )
 
     def client(self) -> MlflowClient:
         if self.tracking_uri.startswith("sqlite:///"):
@@ -149,11 +159,19 @@ def log_sklearn_model(model, name: str, example: pd.DataFrame) -> mlflow.models.
     )
 
 
-def log_pd_model(pipeline, name: str, example: pd.DataFrame) -> mlflow.models.model.ModelInfo:
+# The reason-code reference applicant (``ml.reason_codes``), logged inside the PD model.
+REASON_REFERENCE = "reason_reference.json"
+
+
+def log_pd_model(
+    pipeline, name: str, example: pd.DataFrame, reason_reference: dict
+) -> mlflow.models.model.ModelInfo:
     """The PD model as MLflow's python_function whose ``predict`` is the PD (``pd_pyfunc``).
 
     The signature is inferred from feature-store rows as stored (DOUBLE numerics, VARCHAR
-    categories), so rows read straight from the store pass MLflow's schema enforcement.
+    categories), so rows read straight from the store pass MLflow's schema enforcement. The
+    reason-code reference travels with the model (artifact ``reason_reference``), so it is
+    covered by the same SHA-256 and always belongs to the version that explains with it.
     """
     with tempfile.TemporaryDirectory() as tmp:
         nested = Path(tmp) / "pipeline"
@@ -161,10 +179,12 @@ def log_pd_model(pipeline, name: str, example: pd.DataFrame) -> mlflow.models.mo
             pipeline, nested, serialization_format="skops", skops_trusted_types=TRUSTED_TYPES,
             pip_requirements=_requirements(),
         )  # fmt: skip
+        reference = Path(tmp) / REASON_REFERENCE
+        reference.write_text(json.dumps(reason_reference, indent=1, sort_keys=True), "utf-8")
         return mlflow.pyfunc.log_model(
             name=name,
             python_model=Path(__file__).with_name("pd_pyfunc.py"),
-            artifacts={"pipeline": str(nested)},
+            artifacts={"pipeline": str(nested), "reason_reference": str(reference)},
             signature=infer_signature(example, pipeline.predict_proba(example)[:, 1]),
             input_example=example.head(3),
             pip_requirements=_requirements(),
@@ -231,12 +251,16 @@ def _verified_copy(uri: str, expected: str | None, what: str) -> Iterator[Path]:
         yield local
 
 
-def _verified_load(uri: str, expected: str | None, what: str):
+def _load_pipeline(local: Path):
     """The fitted scikit-learn pipeline: the PD model's nested one, or a plain sklearn model."""
+    if (local / "artifacts" / "pipeline").is_dir():
+        return mlflow.sklearn.load_model(str(local / "artifacts" / "pipeline"))
+    return mlflow.sklearn.load_model(str(local))
+
+
+def _verified_load(uri: str, expected: str | None, what: str):
     with _verified_copy(uri, expected, what) as local:
-        if (local / "artifacts" / "pipeline").is_dir():
-            return mlflow.sklearn.load_model(str(local / "artifacts" / "pipeline"))
-        return mlflow.sklearn.load_model(str(local))
+        return _load_pipeline(local)
 
 
 def load_verified(registry: Registry, version: ModelVersion):
@@ -257,14 +281,30 @@ def load_verified_baseline(registry: Registry, version: ModelVersion):
     )
 
 
-def load_champion(registry: Registry) -> tuple[ModelVersion, object]:
+def _champion_or_raise(registry: Registry) -> ModelVersion:
     champion = registry.champion()
     if champion is None:
         raise NoChampion(
             f"registered model {registry.model_name!r} has no '{CHAMPION}' alias yet: train and "
             "promote a model first (materialise retrain_job)"
         )
+    return champion
+
+
+def load_champion(registry: Registry) -> tuple[ModelVersion, object]:
+    champion = _champion_or_raise(registry)
     return champion, load_verified(registry, champion)
+
+
+def load_champion_explained(registry: Registry) -> tuple[ModelVersion, object, dict | None]:
+    """The champion, its pipeline and its reason-code reference (None for a version logged
+    before references were), from one download checked against the recorded SHA-256."""
+    champion = _champion_or_raise(registry)
+    what = f"model {registry.model_name} v{champion.version}"
+    with _verified_copy(champion.source, champion.tags.get("artifact_sha256"), what) as local:
+        reference = local / "artifacts" / REASON_REFERENCE
+        explained = json.loads(reference.read_text("utf-8")) if reference.is_file() else None
+        return champion, _load_pipeline(local), explained
 
 
 def champion_since(version: ModelVersion) -> datetime:

@@ -1,0 +1,1 @@
+"""The online scoring API: the champion behind HTTP, with the batch feature SQL."""

@@ -1,0 +1,79 @@
+"""The model the service scores with: the verified champion, swapped atomically when it moves.
+
+A request takes one reference to the current ``ServedModel`` and uses only it, so it is scored
+by exactly one version even while a reload swaps the next one in. A reload loads and verifies
+the new version completely before the swap; if that fails (tampered artifact, registry down,
+a feature schema this code does not compute) the old champion keeps serving and the failure
+is reported. Why the service polls the alias instead of being told by Dagster: the registry is
+the source of truth and the service may run anywhere, in any number of replicas, none of which
+Dagster knows of; polling needs no address book, cannot miss a message, and ``POST
+/admin/reload`` makes it immediate when someone wants it to be.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from creditplatform.features.catalog import FEATURE_SCHEMA_VERSION
+from creditplatform.ml.registry import CHAMPION, Registry, load_champion_explained
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    version: int
+    pipeline: object
+    reason_reference: dict | None
+    artifact_sha256: str
+    feature_schema_version: int
+    alias: str = CHAMPION
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class Reload:
+    """What one reload did: ``outcome`` is loaded, unchanged, no_champion or failed."""
+
+    outcome: str
+    version: int | None
+    detail: str = ""
+
+
+class ChampionHolder:
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+        self._current: ServedModel | None = None
+        self._reloading = threading.Lock()
+        self.last_error = ""
+
+    @property
+    def current(self) -> ServedModel | None:
+        return self._current
+
+    def reload(self) -> Reload:
+        """Re-read the alias; load and verify a new champion before swapping it in."""
+        with self._reloading:
+            try:
+                champion = self._registry.champion()
+                if champion is None:
+                    return Reload("no_champion", None, "the registry has no champion alias yet")
+                if self._current and self._current.version == int(champion.version):
+                    return Reload("unchanged", self._current.version)
+                version, pipeline, reference = load_champion_explained(self._registry)
+                schema = int(version.tags.get("feature_schema_version", -1))
+                if schema != FEATURE_SCHEMA_VERSION:
+                    raise ValueError(
+                        f"v{version.version} was trained on feature schema {schema}; this service "
+                        f"computes schema {FEATURE_SCHEMA_VERSION}"
+                    )
+            except Exception as err:  # the old champion keeps serving; the reason is reported
+                self.last_error = f"{type(err).__name__}: {err}"
+                return Reload("failed", self._current.version if self._current else None,
+                              self.last_error)  # fmt: skip
+            self._current = ServedModel(
+                int(version.version), pipeline, reference,
+                version.tags.get("artifact_sha256", ""), schema,
+            )  # fmt: skip
+            self.last_error = ""
+            return Reload("loaded", self._current.version)

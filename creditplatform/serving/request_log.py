@@ -1,0 +1,78 @@
+"""Scored requests appended to ``<data dir>/serving/requests.duckdb`` for monitoring.
+
+Each row is the applicant's feature-store row (the same columns as ``features.feature_store``)
+plus the request id, time, model version, PD and decision, so online traffic can be read like
+a month of the store. Rows are queued by the request and written by one background thread in
+batches (at most every ``flush_seconds``): a request never waits for the file. The file is
+opened per batch and closed again, so another process (a notebook, a second service) can read
+it in between; while someone else holds it, rows wait in memory (up to ``max_pending``, then
+the oldest are dropped and counted). A ``kill -9`` loses at most the rows not yet flushed.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+TABLE = "scored_requests"
+
+
+class RequestLog:
+    def __init__(self, path: Path, flush_seconds: float = 1.0, max_pending: int = 100_000) -> None:
+        self.path = path
+        self.flush_seconds = flush_seconds
+        self.max_pending = max_pending
+        self.dropped = 0
+        self.written = 0
+        self._queue: queue.SimpleQueue[pd.DataFrame] = queue.SimpleQueue()
+        self._pending: list[pd.DataFrame] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="request-log", daemon=True)
+        self._log = logging.getLogger("creditplatform.serve")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def append(self, rows: pd.DataFrame) -> None:
+        self._queue.put(rows)
+
+    def close(self) -> None:
+        """Stop the writer after a last flush (rows still held by another process stay lost)."""
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.flush_seconds):
+            self.flush()
+        self.flush()
+
+    def flush(self) -> None:
+        while not self._queue.empty():
+            self._pending.append(self._queue.get())
+        if not self._pending:
+            return
+        rows = pd.concat(self._pending, ignore_index=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with duckdb.connect(str(self.path)) as con:
+                con.register("new_rows", rows)
+                con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} AS FROM new_rows LIMIT 0")
+                con.execute(f"INSERT INTO {TABLE} BY NAME SELECT * FROM new_rows")
+        except duckdb.Error as err:
+            overflow = max(0, len(rows) - self.max_pending)
+            if overflow:
+                self.dropped += overflow
+                rows = rows.iloc[overflow:]
+            self._pending = [rows]
+            self._log.warning(
+                "request log not written, will retry",
+                extra={"event": "request_log_retry", "rows": len(rows), "error": str(err)},
+            )
+            return
+        self.written += len(rows)
+        self._pending = []

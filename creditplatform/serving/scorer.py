@@ -1,0 +1,50 @@
+"""Score applicants with the current champion: features by the store's SQL, PD, reason codes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from creditplatform.ml.reason_codes import Reason, score_with_reasons
+from creditplatform.serving.applicants import OnlineFeatures
+from creditplatform.serving.champion import ChampionHolder, ServedModel
+
+
+class NotReady(LookupError):
+    """No verified champion is loaded (yet)."""
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Applicants scored by one model version, in request order."""
+
+    model: ServedModel
+    features: pd.DataFrame
+    pds: np.ndarray
+    reasons: list[list[Reason]]
+
+    def part(self, index: int, reasons: bool) -> Scored:
+        """The ``index``-th applicant alone (its reasons dropped unless asked for)."""
+        return Scored(
+            self.model, self.features.iloc[[index]].reset_index(drop=True),
+            self.pds[index : index + 1], [self.reasons[index] if reasons else []],
+        )  # fmt: skip
+
+
+class Scorer:
+    def __init__(self, holder: ChampionHolder, reason_codes: int) -> None:
+        self.holder = holder
+        self.reason_codes = reason_codes
+        self.features = OnlineFeatures()
+
+    def score(self, applicants: list, batch: bool, reasons: bool) -> Scored:
+        """Raises ``Rejected`` (a contract broken) or ``NotReady``; nothing is scored then."""
+        model = self.holder.current  # this call's one model version, whatever reloads do
+        if model is None:
+            raise NotReady(self.holder.last_error or "no champion loaded yet")
+        frame = self.features.compute(applicants, batch=batch)
+        top = self.reason_codes if reasons and model.reason_reference else 0
+        pds, found = score_with_reasons(model.pipeline, frame, model.reason_reference or {}, top)
+        return Scored(model, frame, pds, found)

@@ -1,0 +1,146 @@
+"""``creditplatform serve`` as a real uvicorn process: zero skew over the loopback, JSON logs,
+a champion promoted while a client loops on requests, a clean stop that flushes the log."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+
+from creditplatform.cli import main
+from creditplatform.features.store import STORE
+from creditplatform.ml.registry import Registry, load_verified
+from creditplatform.serving.examples import landing_requests
+from creditplatform.settings import REPO_ROOT, load_settings
+from creditplatform_tests.conftest import point_at
+from creditplatform_tests.dagster_dev import free_port, wait_for
+from creditplatform_tests.test_serving import MONTH, batch_scores
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def platform(platform_base, _isolated_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    base, source = platform_base
+    shutil.copytree(base, _isolated_data_dir)
+    point_at(monkeypatch, _isolated_data_dir)
+    monkeypatch.setenv("CREDITPLATFORM_SERVE_RELOAD_SECONDS", "2")
+    return source / MONTH
+
+
+@contextmanager
+def serving(log: Path) -> Iterator[str]:
+    """``creditplatform serve`` on a free loopback port until the block ends (SIGTERM by pid)."""
+    port = free_port()
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [str(REPO_ROOT / ".venv" / "bin" / "creditplatform"), "serve", "--port", str(port)],
+            stdout=stderr, stderr=stderr, env=dict(os.environ),
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{url}/ready", 180)
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def post(url: str, body: object, headers: dict | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url, json.dumps(body).encode(), {"Content-Type": "application/json", **(headers or {})}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_uvicorn_scores_every_applicant_like_batch_and_logs_json(platform: Path, tmp_path: Path):
+    requests = landing_requests(platform)
+    expected = batch_scores(load_settings().data_dir)
+    log = tmp_path / "serve.log"
+    with serving(log) as url:
+        online = {}
+        for start in range(0, len(requests), 200):
+            status, body = post(
+                f"{url}/v1/score/batch", {"applicants": requests[start : start + 200]}
+            )
+            assert status == 200, body
+            online |= {r["SK_ID_CURR"]: r["pd"] for r in body["results"]}
+        status, single = post(f"{url}/v1/score", requests[7], {"X-Request-ID": "case-7"})
+        assert status == 200 and single["request_id"] == "case-7"
+        assert len(single["reason_codes"]) > 0 or single["pd"] == min(online.values())
+    assert max(abs(online[sk] - expected[sk][0]) for sk in expected) <= 1e-9
+    assert single["pd"] == expected[single["SK_ID_CURR"]][0]
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    events = [line for line in lines if line.get("request_id") == "case-7"]
+    assert events and events[0]["model_version"] == 1 and events[0]["status"] == 200
+    assert any(
+        line.get("event") == "model_reload" and line["outcome"] == "loaded" for line in lines
+    )
+    # SIGTERM let the service flush its request log: every scored applicant is there.
+    with duckdb.connect(str(load_settings().serving_dir / "requests.duckdb")) as con:
+        assert con.execute("SELECT count(*) FROM scored_requests").fetchone()[0] == 601
+
+
+def test_a_new_champion_is_picked_up_while_a_client_loops(platform: Path, tmp_path: Path):
+    """Promote v2 while requests flow: every response names one version, none fails, the swap
+    happens once, and each PD is the one its named version gives."""
+    applicant = landing_requests(platform, limit=1)[0]
+    sk = applicant["application"]["SK_ID_CURR"]
+    responses: list[tuple[int, dict]] = []
+    stop = threading.Event()
+    with serving(tmp_path / "serve.log") as url:
+
+        def loop() -> None:
+            while not stop.is_set():
+                responses.append(post(f"{url}/v1/score", applicant))
+
+        client = threading.Thread(target=loop)
+        client.start()
+        try:
+            assert main(["retrain"]) == 0
+            assert main(["promote", "--version", "2", "--reason", "serving test"]) == 0
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline:
+                if responses and responses[-1][1].get("model", {}).get("version") == 2:
+                    break
+                time.sleep(0.5)
+            time.sleep(1)
+        finally:
+            stop.set()
+            client.join()
+        assert post(f"{url}/admin/reload", {})[1]["outcome"] == "unchanged"
+    assert all(status == 200 for status, _ in responses), [b for s, b in responses if s != 200]
+    versions = [body["model"]["version"] for _, body in responses]
+    assert versions[0] == 1 and versions[-1] == 2
+    assert versions == sorted(versions), "once v2 serves, v1 never answers again"
+    settings = load_settings()
+    registry = Registry.for_settings(settings)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        row = con.execute(f"SELECT * FROM {STORE} WHERE SK_ID_CURR = ?", [sk]).df()
+    pd_of = {
+        v: float(load_verified(registry, registry.version(v)).predict_proba(row)[0, 1])
+        for v in (1, 2)
+    }
+    for _, body in responses:
+        assert body["pd"] == pd_of[body["model"]["version"]]
+    assert np.isfinite(list(pd_of.values())).all()
