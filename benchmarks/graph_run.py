@@ -86,7 +86,7 @@ def run_stages(stages: list[str], months: list[str]) -> None:
 
     ensure_dagster_env()
     defs = build_definitions(load_settings())
-    say = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
+    say = lambda text, **_: print(text, file=sys.stderr, flush=True)  # noqa: E731
     with dg.DagsterInstance.get() as instance:
         runner = Runner(defs, instance, say)
         for stage in stages:

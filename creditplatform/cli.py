@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -19,8 +18,10 @@ def _month(text: str) -> str:
     return text
 
 
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+def _say(message: str, **fields: object) -> None:
+    from creditplatform.logs import say
+
+    say(message, **fields)
 
 
 def ensure_dagster_env() -> None:
@@ -46,6 +47,7 @@ def quiet_third_party_logs() -> None:
     import logging
 
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     for name in ("mlflow", "alembic", "git"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
@@ -336,11 +338,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """The online scoring API on the loopback interface, logging one JSON line per event."""
     import uvicorn
 
+    from creditplatform.logs import json_logging
     from creditplatform.serving.app import create_app
-    from creditplatform.serving.logs import json_logging
 
     quiet_third_party_logs()
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     settings = load_settings()
     json_logging()
     uvicorn.run(
@@ -349,6 +350,40 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=settings.serve_port if args.port is None else args.port,
         log_config=None,
         access_log=False,  # the app logs each request itself, with its request id and model
+    )
+    return 0
+
+
+def cmd_online_drift(args: argparse.Namespace) -> int:
+    """Drift of the applicants the service scored, judged like a month of landing files."""
+    import json
+    from datetime import datetime
+
+    from creditplatform.ml.registry import NoChampion
+    from creditplatform.serving.online_drift import online_drift
+
+    quiet_third_party_logs()
+    since = datetime.fromisoformat(args.since).astimezone() if args.since else None
+    try:
+        found = online_drift(load_settings(), since)
+    except NoChampion as err:
+        _say(str(err))
+        return 2
+    if args.json:
+        print(json.dumps(found.as_dict(), indent=2))
+        return 0
+    if not found.applicants:
+        _say(f"no applicant scored online by champion v{found.champion_version} yet")
+        return 0
+    _say(
+        f"online traffic{f' since {found.since}' if found.since else ''}: {found.applicants} "
+        f"applicant(s) scored by v{found.champion_version}, against its reference "
+        f"{', '.join(found.reference_months)} ({found.reference_rows} rows)\n"
+        f"  max PSI {found.max_psi:.3f} ({found.max_psi_feature}); "
+        f"{len(found.drifted_features)} feature(s) >= {found.psi_threshold}; "
+        f"prediction KS p = {found.prediction_ks_pvalue:.3g}\n"
+        f"  feature drift: {'yes' if found.drifted_features else 'no'}; prediction drift: "
+        f"{'yes' if found.prediction_drift else 'no'} (p below {found.prediction_pvalue})"
     )
     return 0
 
@@ -437,6 +472,11 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--port", type=int, help="default: settings serve_port (8000)")
     srv.add_argument("--host", help="default: settings serve_host (127.0.0.1)")
     srv.set_defaults(func=cmd_serve)
+
+    odr = sub.add_parser("online-drift", help="drift of the applicants the service scored")
+    odr.add_argument("--since", help="ISO date or time; default: everything logged")
+    odr.add_argument("--json", action="store_true")
+    odr.set_defaults(func=cmd_online_drift)
 
     exa = sub.add_parser("example-request", help="one landed applicant as a /v1/score body")
     exa.add_argument("--month", type=_month, required=True)

@@ -15,7 +15,7 @@ import dagster as dg
 from creditplatform.defs.resources import WAREHOUSE_POOL
 from creditplatform.settings import Settings
 
-STATE_DIRS = ("incoming", "landing", "truth", "mlflow", "reports", "dagster")
+STATE_DIRS = ("incoming", "landing", "truth", "mlflow", "reports", "dagster", "logs", "serving")
 STATE_FILES = ("warehouse.duckdb", "warehouse.duckdb.wal", "clock.json")
 
 
@@ -53,7 +53,7 @@ def failure_messages(result: dg.ExecuteInProcessResult) -> list[tuple[str, str]]
 
 class Runner:
     def __init__(
-        self, defs: dg.Definitions, instance: dg.DagsterInstance, say: Callable[[str], None]
+        self, defs: dg.Definitions, instance: dg.DagsterInstance, say: Callable[..., None]
     ):
         self.defs, self.instance, self.say = defs, instance, say
 
@@ -77,9 +77,12 @@ class Runner:
             instance=self.instance, raise_on_error=False, run_config=config, **kwargs
         )
         verdict = "ok" if result.success else "FAILED"
+        seconds = time.perf_counter() - started
         self.say(
-            f"  {label}: {verdict} ({time.perf_counter() - started:.1f}s, run {result.run_id[:8]})"
-        )
+            f"  {label}: {verdict} ({seconds:.1f}s, run {result.run_id[:8]})",
+            event="run", job=job, label=label, outcome=verdict, seconds=round(seconds, 2),
+            run_id=result.run_id, partition=kwargs.get("partition_key"),
+        )  # fmt: skip
         for step, message in failure_messages(result):
             self.say(f"    {step}: " + message.replace("\n", "\n    "))
         return result

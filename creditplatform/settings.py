@@ -66,6 +66,8 @@ class Settings:
     # runs carry a link back to the Dagster run.
     mlflow_ui_url: str = "http://127.0.0.1:5000"
     dagster_ui_url: str = "http://127.0.0.1:3000"
+    # The CLI's terminal lines: "text" for people, "json" (one object per line) for shippers.
+    log_format: str = "text"
     mlflow_experiment: str = "creditplatform"
     registered_model: str = "creditplatform-pd"
     # Online scoring (`creditplatform serve`): loopback address and port; applicants per batch

@@ -4,8 +4,11 @@ metrics, the request log. (Uvicorn process and champion reload: ``test_serving_p
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -266,3 +269,83 @@ def test_the_request_log_can_be_turned_off(platform: Path, monkeypatch: pytest.M
     with TestClient(create_app(load_settings())) as client:
         assert client.post("/v1/score", json=landing_requests(platform, limit=1)[0]).is_success
     assert not (load_settings().serving_dir / "requests.duckdb").exists()
+
+
+HOLDER = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1])
+print("holding", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_the_request_log_waits_while_another_process_holds_its_file(platform: Path):
+    """A notebook holding requests.duckdb open for writing: scoring goes on, the rows wait in
+    memory, and they are written once the other process lets go (no row lost, no error)."""
+    log_file = load_settings().serving_dir / "requests.duckdb"
+    log_file.parent.mkdir(parents=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(log_file)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        app = create_app(load_settings())
+        requests = landing_requests(platform, limit=3)
+        with TestClient(app) as client:
+            for request in requests:
+                assert client.post("/v1/score", json=request).status_code == 200
+            deadline = time.monotonic() + 120
+            while app.state.request_log.failed_flushes == 0 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert app.state.request_log.failed_flushes >= 1
+            holder.stdin.close()
+            holder.wait(timeout=60)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+    with duckdb.connect(str(log_file), read_only=True) as con:
+        ids = con.execute("SELECT SK_ID_CURR FROM scored_requests").fetchall()
+    assert sorted(i for (i,) in ids) == sorted(r["application"]["SK_ID_CURR"] for r in requests)
+    assert app.state.request_log.dropped == 0
+
+
+def test_a_bug_is_a_500_with_its_request_id_and_the_service_goes_on(platform: Path):
+    app = create_app(load_settings())
+    request = landing_requests(platform, limit=1)[0]
+    with TestClient(app) as client:
+        served = app.state.holder.current
+        app.state.holder._current = dataclasses.replace(served, pipeline=object())  # no model
+        broken = client.post("/v1/score", json=request, headers={"X-Request-ID": "bug-1"})
+        assert broken.status_code == 500
+        assert broken.json() == {"request_id": "bug-1", "detail": "internal error"}
+        app.state.holder._current = served
+        assert client.post("/v1/score", json=request).status_code == 200
+        metrics = client.get("/metrics").text
+    assert 'creditplatform_requests_total{path="/v1/score",status="500"} 1.0' in metrics
+
+
+def test_online_drift_of_a_month_scored_online_is_that_months_drift(platform: Path, capsys):
+    """Score every applicant of 2024-02 through the API: judged from the request log, the
+    online traffic shows exactly the drift the drift_report asset recorded for 2024-02."""
+    requests = landing_requests(platform)
+    with TestClient(create_app(load_settings())) as client:
+        for start in range(0, len(requests), 200):
+            body = {"applicants": requests[start : start + 200]}
+            assert client.post("/v1/score/batch?reasons=false", json=body).status_code == 200
+    assert main(["online-drift", "--json"]) == 0
+    online = json.loads(capsys.readouterr().out)
+    with duckdb.connect(str(load_settings().warehouse_path), read_only=True) as con:
+        monthly = con.execute(
+            "SELECT max_psi, max_psi_feature, drifted_features, prediction_ks_pvalue "
+            "FROM monitoring.drift WHERE month = ?",
+            [MONTH],
+        ).fetchone()
+    assert online["applicants"] == 600 and online["champion_version"] == 1
+    assert online["max_psi"] == pytest.approx(monthly[0], abs=1e-12)
+    assert online["max_psi_feature"] == monthly[1]
+    assert online["drifted_features"] == json.loads(monthly[2])
+    assert online["prediction_ks_pvalue"] == pytest.approx(monthly[3], abs=1e-12)
+    assert main(["online-drift", "--since", "2999-01-01"]) == 0
+    assert "no applicant scored online" in capsys.readouterr().err

@@ -60,6 +60,9 @@ def serving(log: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+    # A clean stop: uvicorn finishes its shutdown (request log flushed, DuckDB connections
+    # closed), then re-raises SIGTERM; an abort at exit would be SIGABRT.
+    assert process.returncode in (0, -signal.SIGTERM), f"serve exited with {process.returncode}"
 
 
 def post(url: str, body: object, headers: dict | None = None) -> tuple[int, dict]:
@@ -144,3 +147,42 @@ def test_a_new_champion_is_picked_up_while_a_client_loops(platform: Path, tmp_pa
     for _, body in responses:
         assert body["pd"] == pd_of[body["model"]["version"]]
     assert np.isfinite(list(pd_of.values())).all()
+
+
+def _logged_rows(log_file: Path) -> int:
+    """Rows in the request log, read between the service's own brief writes."""
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with duckdb.connect(str(log_file), read_only=True) as con:
+                return con.execute("SELECT count(*) FROM scored_requests").fetchone()[0]
+        except duckdb.Error:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def test_kill_9_loses_no_logged_row_and_a_new_service_carries_on(platform: Path, tmp_path: Path):
+    applicants = landing_requests(platform, limit=40)
+    log_file = load_settings().serving_dir / "requests.duckdb"
+    port = free_port()
+    process = subprocess.Popen(
+        [str(REPO_ROOT / ".venv" / "bin" / "creditplatform"), "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ),
+    )  # fmt: skip
+    try:
+        wait_for(f"http://127.0.0.1:{port}/ready", 180)
+        status, _ = post(f"http://127.0.0.1:{port}/v1/score/batch", {"applicants": applicants[:20]})
+        assert status == 200
+        deadline = time.monotonic() + 120
+        while (
+            not log_file.exists() or _logged_rows(log_file) < 20
+        ) and time.monotonic() < deadline:
+            time.sleep(0.5)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert _logged_rows(log_file) == 20  # flushed before the kill, intact after it
+    with serving(tmp_path / "second.log") as url:
+        assert post(f"{url}/v1/score/batch", {"applicants": applicants[20:]})[0] == 200
+    assert _logged_rows(log_file) == 40

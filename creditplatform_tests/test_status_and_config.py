@@ -1,19 +1,25 @@
 """Instance configuration and the status report."""
 
+import json
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pytest
 import yaml
 
+from creditplatform.cli import main
 from creditplatform.definitions import defs
 from creditplatform.defs.monitoring import record_drift
 from creditplatform.defs.resources import MlflowResource
 from creditplatform.settings import REPO_ROOT, load_settings
 from creditplatform.status import render, status
 from creditplatform.warehouse.audit import AuditRecord, append
+from creditplatform_tests.conftest import point_at
 
 
 def test_instance_needs_no_variable_of_ours(tmp_path, monkeypatch):
@@ -81,3 +87,25 @@ def test_loading_the_code_location_does_not_import_the_ml_stack():
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_run_logs_and_the_cli_speak_json_lines(
+    small_history: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+):
+    """Every asset's context.log line lands in <data dir>/logs/runs.jsonl with its run id,
+    step and partition (dagster.yaml's python_logs); with CREDITPLATFORM_LOG_FORMAT=json the
+    CLI's own lines are JSON objects too, each run line naming its run id."""
+
+    data = tmp_path / "data"
+    shutil.copytree(small_history / "landing", data / "landing")
+    point_at(monkeypatch, data)
+    monkeypatch.setenv("CREDITPLATFORM_LOG_FORMAT", "json")
+    assert main(["ingest", "--month", "2024-01"]) == 0
+    cli = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.strip()]
+    (run,) = [line for line in cli if line.get("event") == "run"]
+    assert (run["job"], run["partition"], run["outcome"]) == ("ingest_job", "2024-01", "ok")
+    logged = [json.loads(line) for line in (data / "logs" / "runs.jsonl").read_text().splitlines()]
+    ingest = [line for line in logged if line["run_id"] == run["run_id"]]
+    assert ingest and all(line["partition"] == "2024-01" for line in ingest)
+    assert any(line["message"].startswith("month 2024-01 published: {") for line in ingest)
+    assert {"ts", "level", "job", "step"} <= set(ingest[0])

@@ -21,7 +21,6 @@ from creditplatform.defs import metadata as md
 from creditplatform.defs.automation_conditions import follows_its_month
 from creditplatform.defs.partitions import monthly_partitions
 from creditplatform.defs.resources import MONTHLY_RETRY, WAREHOUSE_POOL, MlflowResource, Warehouse
-from creditplatform.features.catalog import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from creditplatform.features.store import STORE
 from creditplatform.ml.lineage import frame_sha256
 from creditplatform.ml.retrain_rules import DriftEvidence, RetrainRules, evaluate, should_retrain
@@ -119,7 +118,7 @@ def drift_report(
     context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow_tracking: MlflowResource
 ):
     from creditplatform.ml import drift_page as page
-    from creditplatform.ml.drift import feature_drift, ks_test
+    from creditplatform.ml.drift import summarize_drift
     from creditplatform.ml.metrics import classification_metrics
     from creditplatform.ml.model import predict_pd
     from creditplatform.ml.registry import load_verified
@@ -156,13 +155,14 @@ def drift_report(
         raise dg.Failure(
             f"drift_report {month}: no features for this month in {STORE}", allow_retries=False
         )
-    drifts = feature_drift(reference, current, list(NUMERIC_FEATURES), list(CATEGORICAL_FEATURES))
     fresh_reference = ref_scores is None
     if fresh_reference:
         ref_scores = predict_pd(model, reference)
     cur_scores = predict_pd(model, current)
-    _, prediction_p = ks_test(ref_scores, cur_scores)
-    drifted = [d.feature for d in drifts if d.psi >= settings.drift_psi_threshold]
+    summary = summarize_drift(
+        reference, current, ref_scores, cur_scores, settings.drift_psi_threshold
+    )
+    drifts, drifted, prediction_p = summary.features, summary.drifted, summary.prediction_ks_pvalue
     labelled = current["TARGET"].notna()
     month_auc = auc_drop = None
     run = registry.client().get_run(champion.run_id)

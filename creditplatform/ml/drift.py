@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import ks_2samp
 
+from creditplatform.features.catalog import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+
 EPSILON = 1e-4
 BINS = 10
 
@@ -105,3 +107,27 @@ def feature_drift(
             )
         )
     return sorted(found, key=lambda d: -d.psi)
+
+
+@dataclass(frozen=True)
+class DriftSummary:
+    """Feature drift (largest PSI first), the drifted features, and prediction drift."""
+
+    features: list[FeatureDrift]
+    drifted: list[str]
+    prediction_ks_pvalue: float
+
+
+def summarize_drift(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    reference_scores: np.ndarray,
+    current_scores: np.ndarray,
+    psi_threshold: float,
+) -> DriftSummary:
+    """The drift statistics the rules judge, for any current rows: a month of the store or the
+    online requests the service logged (the same columns)."""
+    drifts = feature_drift(reference, current, list(NUMERIC_FEATURES), list(CATEGORICAL_FEATURES))
+    _, prediction_p = ks_test(reference_scores, current_scores)
+    drifted = [d.feature for d in drifts if d.psi >= psi_threshold]
+    return DriftSummary(drifts, drifted, prediction_p)

@@ -133,6 +133,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
         stop.set()
         poller.join()
         batcher.stop()
+        scorer.features.close()
         if request_log:
             request_log.close()
 
@@ -147,7 +148,14 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
     async def observe(request: Request, call_next):
         request.state.request_id = _request_id(request)
         started = time.perf_counter()
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception:  # a bug, not a bad request: logged with its request id, then a 500
+            log.exception("unhandled error", extra={"request_id": request.state.request_id})
+            response = JSONResponse(
+                {"request_id": request.state.request_id, "detail": "internal error"},
+                status_code=500,
+            )
         seconds = time.perf_counter() - started
         path = request.scope.get("route").path if request.scope.get("route") else "unmatched"
         metrics.requests.labels(path, str(response.status_code)).inc()

@@ -305,6 +305,8 @@ class OnlineFeatures:
     def __init__(self) -> None:
         self._local = threading.local()
         self._query = feature_query()
+        self._opened: list[duckdb.DuckDBPyConnection] = []
+        self._lock = threading.Lock()
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         con = getattr(self._local, "con", None)
@@ -312,7 +314,18 @@ class OnlineFeatures:
             con = duckdb.connect(":memory:", config={"threads": 1})
             con.execute("CREATE SCHEMA raw")
             self._local.con = con
+            with self._lock:
+                self._opened.append(con)
         return con
+
+    def close(self) -> None:
+        """Close every thread's connection (at shutdown: DuckDB aborts the process at exit if a
+        connection outlives the threads that used it)."""
+        with self._lock:
+            for con in self._opened:
+                con.close()
+            self._opened.clear()
+        self._local = threading.local()
 
     def _failing_tables(self, con: duckdb.DuckDBPyConnection, refs: dict[str, str]) -> list[str]:
         """Tables breaking any value rule or key, counted for all tables in one statement."""

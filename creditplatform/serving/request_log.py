@@ -28,7 +28,7 @@ class RequestLog:
         self.flush_seconds = flush_seconds
         self.max_pending = max_pending
         self.dropped = 0
-        self.written = 0
+        self.failed_flushes = 0
         self._queue: queue.SimpleQueue[pd.DataFrame] = queue.SimpleQueue()
         self._pending: list[pd.DataFrame] = []
         self._stop = threading.Event()
@@ -42,7 +42,8 @@ class RequestLog:
         self._queue.put(rows)
 
     def close(self) -> None:
-        """Stop the writer after a last flush (rows still held by another process stay lost)."""
+        """Stop the writer after a last flush; rows it cannot write then (another process
+        still holds the file) are lost, and the warning logged says how many."""
         self._stop.set()
         self._thread.join()
 
@@ -64,6 +65,7 @@ class RequestLog:
                 con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} AS FROM new_rows LIMIT 0")
                 con.execute(f"INSERT INTO {TABLE} BY NAME SELECT * FROM new_rows")
         except duckdb.Error as err:
+            self.failed_flushes += 1
             overflow = max(0, len(rows) - self.max_pending)
             if overflow:
                 self.dropped += overflow
@@ -74,5 +76,4 @@ class RequestLog:
                 extra={"event": "request_log_retry", "rows": len(rows), "error": str(err)},
             )
             return
-        self.written += len(rows)
         self._pending = []
