@@ -121,6 +121,37 @@ def load(port: int, bodies: list[bytes], clients: int, requests: int, seconds: f
     }
 
 
+def stage_seconds(port: int) -> dict[str, tuple[float, float]]:
+    """(sum, count) of each scoring stage, from the service's own /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=60) as response:
+        text = response.read().decode()
+    found: dict[str, list[float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name.startswith("creditplatform_scoring_stage_seconds_"):
+                slot = found.setdefault(sample.labels["stage"], [0.0, 0.0])
+                if sample.name.endswith("_sum"):
+                    slot[0] = sample.value
+                elif sample.name.endswith("_count"):
+                    slot[1] = sample.value
+    return {stage: (total, count) for stage, (total, count) in found.items()}
+
+
+def _stage_ms(before: dict, after: dict) -> dict[str, float]:
+    """Mean milliseconds per pass of each stage between two ``stage_seconds`` snapshots."""
+    return {
+        stage: round(
+            (total - before.get(stage, (0.0, 0.0))[0])
+            * 1000
+            / (count - before.get(stage, (0.0, 0.0))[1]),
+            1,
+        )
+        for stage, (total, count) in after.items()
+    }
+
+
 def batch(port: int, applicants: list[dict], size: int, rounds: int, reasons: bool) -> float:
     """Applicants per second through ``/v1/score/batch`` (``rounds`` calls of ``size``)."""
     con = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
@@ -159,8 +190,13 @@ def run(applications: int, requests: int, seconds: float, batch_size: int) -> di
         try:
             _wait_ready(port)
             load(port, bodies, 1, 10, seconds)  # warm-up: threads, connections, first plans
-            runs = {c: load(port, bodies, c, requests, seconds) for c in (1, 8, 32)}
+            before = stage_seconds(port)
+            runs = {1: load(port, bodies, 1, requests, seconds)}
+            after = stage_seconds(port)
+            runs |= {c: load(port, bodies, c, requests, seconds) for c in (8, 32)}
+            before_batch = stage_seconds(port)
             batch_plain = batch(port, applicants, batch_size, 4, reasons=False)
+            after_batch = stage_seconds(port)
             batch_reasons = batch(port, applicants, batch_size, 2, reasons=True)
         finally:
             server.send_signal(signal.SIGTERM)
@@ -175,6 +211,10 @@ def run(applications: int, requests: int, seconds: float, batch_size: int) -> di
             "batch_applicants_per_s_with_reasons": batch_reasons,
             "batch_size": batch_size,
             "runs": list(runs.values()),
+            # Mean ms of each stage of a scoring pass, as the service measured it: one client
+            # (one pass per request), and the batch calls without reason codes.
+            "single_request_stage_ms": _stage_ms(before, after),
+            "batch_call_stage_ms": _stage_ms(before_batch, after_batch),
             "mean_child_rows_per_request": child_rows,
             "mean_request_kb": round(statistics.mean(len(b) for b in bodies) / 1024, 1),
             "applications_per_month": applications,
@@ -211,6 +251,11 @@ def markdown(result: dict) -> str:
         f"Batch endpoint ({serving['batch_size']} applicants per call): "
         f"{serving['batch_applicants_per_s']} applicants/s without reason codes, "
         f"{serving['batch_applicants_per_s_with_reasons']} with.",
+        "Mean ms per stage of a scoring pass (the service's own metrics): one client "
+        + ", ".join(f"{k} {v}" for k, v in serving["single_request_stage_ms"].items())
+        + f"; a {serving['batch_size']}-applicant batch call "
+        + ", ".join(f"{k} {v}" for k, v in serving["batch_call_stage_ms"].items())
+        + ".",
         f"Mean child rows per request: {serving['mean_child_rows_per_request']}; "
         f"mean request {serving['mean_request_kb']} KB.",
     ]

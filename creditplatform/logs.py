@@ -36,6 +36,18 @@ def _dagster_fields(record: logging.LogRecord) -> dict:
     }
 
 
+def _jsonable(value: object) -> object:
+    """The value if JSON can hold it as it is, else its text: Dagster attaches its own event
+    records to error lines, which refuse to be iterated as the tuples they look like."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    try:
+        json.dumps(value)
+    except Exception:
+        return str(value)
+    return value
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = {
@@ -45,7 +57,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         line.update(_dagster_fields(record))
-        line.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        line.update({k: _jsonable(v) for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)

@@ -50,15 +50,18 @@ def _champion(registry: Registry, now: datetime, settings: Settings) -> dict | N
     }
 
 
-def connect_when_free(path: Path, wait_seconds: float) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse, retrying while another process holds DuckDB's lock.
+def connect_when_free(
+    path: Path, wait_seconds: float, read_only: bool = False
+) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB file (the warehouse, the request log), retrying while another process
+    holds its lock.
 
     Raises the last ``duckdb.IOException`` once ``wait_seconds`` have passed.
     """
     deadline, delay = time.monotonic() + wait_seconds, 0.1
     while True:
         try:
-            return duckdb.connect(str(path))
+            return duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException:
             if time.monotonic() + delay > deadline:
                 raise

@@ -183,6 +183,8 @@ def test_metrics_count_the_requests_and_the_request_log_keeps_them(platform: Pat
     assert samples[("creditplatform_request_seconds_count", (("path", "/v1/score"),))] == 5
     assert samples[("creditplatform_scored_pd_count", ())] == 4
     assert samples[("creditplatform_model_version", ())] == 1
+    for stage in ("convert", "stage", "contracts", "features", "model"):  # one pass per request
+        assert samples[("creditplatform_scoring_stage_seconds_count", (("stage", stage),))] == 4
     # Leaving the client stopped the app, which flushed the request log.
     log = load_settings().serving_dir / "requests.duckdb"
     with duckdb.connect(str(log), read_only=True) as con:

@@ -24,6 +24,7 @@ from creditplatform.features.store import STORE
 from creditplatform.ml.registry import Registry, load_verified
 from creditplatform.serving.examples import landing_requests
 from creditplatform.settings import REPO_ROOT, load_settings
+from creditplatform.status import connect_when_free
 from creditplatform_tests.conftest import point_at
 from creditplatform_tests.dagster_dev import free_port, wait_for
 from creditplatform_tests.test_serving import MONTH, batch_scores
@@ -151,15 +152,8 @@ def test_a_new_champion_is_picked_up_while_a_client_loops(platform: Path, tmp_pa
 
 def _logged_rows(log_file: Path) -> int:
     """Rows in the request log, read between the service's own brief writes."""
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with duckdb.connect(str(log_file), read_only=True) as con:
-                return con.execute("SELECT count(*) FROM scored_requests").fetchone()[0]
-        except duckdb.Error:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+    with connect_when_free(log_file, 120, read_only=True) as con:
+        return con.execute("SELECT count(*) FROM scored_requests").fetchone()[0]
 
 
 def test_kill_9_loses_no_logged_row_and_a_new_service_carries_on(platform: Path, tmp_path: Path):

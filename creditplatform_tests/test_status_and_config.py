@@ -109,3 +109,16 @@ def test_run_logs_and_the_cli_speak_json_lines(
     assert ingest and all(line["partition"] == "2024-01" for line in ingest)
     assert any(line["message"].startswith("month 2024-01 published: {") for line in ingest)
     assert {"ts", "level", "job", "step"} <= set(ingest[0])
+
+
+def test_a_log_line_carrying_dagster_records_is_still_one_json_line():
+    """Dagster attaches its event records to a failed step's log line; they become text."""
+    import logging
+
+    from creditplatform.logs import JsonFormatter
+
+    record = logging.makeLogRecord({"msg": "step failed", "levelname": "ERROR"})
+    record.dagster_event = dg.MetadataValue.text("a record, not a tuple")
+    record.month = "2024-03"
+    line = json.loads(JsonFormatter().format(record))
+    assert line["month"] == "2024-03" and "a record, not a tuple" in line["dagster_event"]

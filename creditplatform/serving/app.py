@@ -69,6 +69,11 @@ class Metrics:
         self.applicants = Counter(
             "creditplatform_applicants_scored", "Applicants scored", registry=self.registry
         )
+        self.stages = Histogram(
+            "creditplatform_scoring_stage_seconds",
+            "Time of each stage of a scoring pass (one pass may score several requests)",
+            ["stage"], buckets=_LATENCY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
         self.model_version = Gauge(
             "creditplatform_model_version", "Champion version being served (0: none)",
             registry=self.registry,
@@ -98,9 +103,13 @@ def _request_id(request: Request) -> str:
 def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
     """The service for ``settings`` (one process; requests run on FastAPI's thread pool)."""
     holder = ChampionHolder(registry or Registry.for_settings(settings))
-    scorer = Scorer(holder, settings.serve_reason_codes)
-    batcher = MicroBatcher(scorer, settings.serve_batch_max, settings.serve_scoring_threads)
     metrics = Metrics()
+    scorer = Scorer(
+        holder,
+        settings.serve_reason_codes,
+        lambda stage, seconds: metrics.stages.labels(stage).observe(seconds),
+    )
+    batcher = MicroBatcher(scorer, settings.serve_batch_max, settings.serve_scoring_threads)
     request_log = (
         RequestLog(settings.serving_dir / "requests.duckdb") if settings.serve_request_log else None
     )

@@ -9,12 +9,10 @@ count, since their PDs are the ones the prediction-drift test compares.
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
 from creditplatform.ml.drift import summarize_drift
@@ -58,18 +56,11 @@ def _logged(path: Path, version: int, since: datetime | None, wait_seconds: floa
     """The champion's logged rows, read between the service's brief writes."""
     if not path.exists():
         return pd.DataFrame()
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        try:
-            with duckdb.connect(str(path), read_only=True) as con:
-                return con.execute(
-                    f"SELECT * FROM {TABLE} WHERE model_version = ? AND received_at >= ?",
-                    [version, since or datetime.fromtimestamp(0).astimezone()],
-                ).df()
-        except duckdb.IOException:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    with connect_when_free(path, wait_seconds, read_only=True) as con:
+        return con.execute(
+            f"SELECT * FROM {TABLE} WHERE model_version = ? AND received_at >= ?",
+            [version, since or datetime.fromtimestamp(0).astimezone()],
+        ).df()
 
 
 def online_drift(

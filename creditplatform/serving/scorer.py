@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,9 +36,18 @@ class Scored:
 
 
 class Scorer:
-    def __init__(self, holder: ChampionHolder, reason_codes: int) -> None:
+    """Scores a list of applicants in one pass; ``observe(stage, seconds)`` (if given) hears how
+    long each stage of every successful pass took (convert, stage, contracts, features, model)."""
+
+    def __init__(
+        self,
+        holder: ChampionHolder,
+        reason_codes: int,
+        observe: Callable[[str, float], None] | None = None,
+    ) -> None:
         self.holder = holder
         self.reason_codes = reason_codes
+        self.observe = observe
         self.features = OnlineFeatures()
 
     def score(self, applicants: list, batch: bool, reasons: bool) -> Scored:
@@ -44,7 +55,13 @@ class Scorer:
         model = self.holder.current  # this call's one model version, whatever reloads do
         if model is None:
             raise NotReady(self.holder.last_error or "no champion loaded yet")
-        frame = self.features.compute(applicants, batch=batch)
+        seconds: dict[str, float] = {}
+        frame = self.features.compute(applicants, batch=batch, seconds=seconds)
+        started = time.perf_counter()
         top = self.reason_codes if reasons and model.reason_reference else 0
         pds, found = score_with_reasons(model.pipeline, frame, model.reason_reference or {}, top)
+        seconds["model"] = time.perf_counter() - started
+        if self.observe:
+            for stage, spent in seconds.items():
+                self.observe(stage, spent)
         return Scored(model, frame, pds, found)
