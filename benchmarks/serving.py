@@ -16,7 +16,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -27,14 +26,11 @@ from pathlib import Path
 
 from benchmarks.common import write_results
 
+# The loopback helpers the process tests use (a free port, wait until a URL answers).
+from creditplatform_tests.dagster_dev import free_port, wait_for
+
 REPO = Path(__file__).resolve().parents[1]
 MONTHS = ("2024-01", "2024-02")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _cli(env: dict, *args: str) -> None:
@@ -182,13 +178,13 @@ def run(applications: int, requests: int, seconds: float, batch_size: int) -> di
             for table in applicants[0]
             if table != "application"
         }
-        port = _free_port()
+        port = free_port()
         server = subprocess.Popen(
             [str(REPO / ".venv" / "bin" / "creditplatform"), "serve", "--port", str(port)],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
-            _wait_ready(port)
+            wait_for(f"http://127.0.0.1:{port}/ready", 300)
             load(port, bodies, 1, 10, seconds)  # warm-up: threads, connections, first plans
             before = stage_seconds(port)
             runs = {1: load(port, bodies, 1, requests, seconds)}
@@ -220,17 +216,6 @@ def run(applications: int, requests: int, seconds: float, batch_size: int) -> di
             "applications_per_month": applications,
         }
     }
-
-
-def _wait_ready(port: int, seconds: float = 300) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=5):
-                return
-        except OSError:
-            time.sleep(1)
-    raise TimeoutError(f"creditplatform serve was not ready within {seconds:.0f}s")
 
 
 def markdown(result: dict) -> str:

@@ -111,8 +111,9 @@ class Settings:
         return self.data_dir / "dagster"
 
     @property
-    def serving_dir(self) -> Path:
-        return self.data_dir / "serving"
+    def request_log_path(self) -> Path:
+        """Where ``creditplatform serve`` appends the applicants it scored."""
+        return self.data_dir / "serving" / "requests.duckdb"
 
 
 def _parse(kind: type, text: str) -> object:

@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from creditplatform.cli import main
 from creditplatform.features.store import STORE
 from creditplatform.ml.reason_codes import score_with_reasons
-from creditplatform.ml.registry import Registry, load_champion_explained
+from creditplatform.ml.registry import Registry, load_explained
 from creditplatform.serving.app import create_app
 from creditplatform.serving.applicants import Rejected
 from creditplatform.serving.batcher import MicroBatcher
@@ -84,7 +84,8 @@ def test_reason_codes_are_the_documented_method_on_the_stored_features(platform:
     settings = load_settings()
     with TestClient(create_app(settings)) as client:
         results = client.post("/v1/score/batch", json={"applicants": requests}).json()["results"]
-    _, model, reference = load_champion_explained(Registry.for_settings(settings))
+    registry = Registry.for_settings(settings)
+    model, reference = load_explained(registry, registry.champion())
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         stored = con.execute(f"SELECT * FROM {STORE} WHERE month = ?", [MONTH]).df()
     stored = stored.set_index("SK_ID_CURR", drop=False).loc[[r["SK_ID_CURR"] for r in results]]
@@ -186,7 +187,7 @@ def test_metrics_count_the_requests_and_the_request_log_keeps_them(platform: Pat
     for stage in ("convert", "stage", "contracts", "features", "model"):  # one pass per request
         assert samples[("creditplatform_scoring_stage_seconds_count", (("stage", stage),))] == 4
     # Leaving the client stopped the app, which flushed the request log.
-    log = load_settings().serving_dir / "requests.duckdb"
+    log = load_settings().request_log_path
     with duckdb.connect(str(log), read_only=True) as con:
         logged = con.execute(
             "SELECT request_id, model_version, SK_ID_CURR FROM scored_requests ORDER BY received_at"
@@ -270,7 +271,7 @@ def test_the_request_log_can_be_turned_off(platform: Path, monkeypatch: pytest.M
     monkeypatch.setenv("CREDITPLATFORM_SERVE_REQUEST_LOG", "false")
     with TestClient(create_app(load_settings())) as client:
         assert client.post("/v1/score", json=landing_requests(platform, limit=1)[0]).is_success
-    assert not (load_settings().serving_dir / "requests.duckdb").exists()
+    assert not (load_settings().request_log_path).exists()
 
 
 HOLDER = """
@@ -284,7 +285,7 @@ sys.stdin.readline()
 def test_the_request_log_waits_while_another_process_holds_its_file(platform: Path):
     """A notebook holding requests.duckdb open for writing: scoring goes on, the rows wait in
     memory, and they are written once the other process lets go (no row lost, no error)."""
-    log_file = load_settings().serving_dir / "requests.duckdb"
+    log_file = load_settings().request_log_path
     log_file.parent.mkdir(parents=True)
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(log_file)],

@@ -101,7 +101,7 @@ def test_uvicorn_scores_every_applicant_like_batch_and_logs_json(platform: Path,
         line.get("event") == "model_reload" and line["outcome"] == "loaded" for line in lines
     )
     # SIGTERM let the service flush its request log: every scored applicant is there.
-    with duckdb.connect(str(load_settings().serving_dir / "requests.duckdb")) as con:
+    with duckdb.connect(str(load_settings().request_log_path)) as con:
         assert con.execute("SELECT count(*) FROM scored_requests").fetchone()[0] == 601
 
 
@@ -158,7 +158,7 @@ def _logged_rows(log_file: Path) -> int:
 
 def test_kill_9_loses_no_logged_row_and_a_new_service_carries_on(platform: Path, tmp_path: Path):
     applicants = landing_requests(platform, limit=40)
-    log_file = load_settings().serving_dir / "requests.duckdb"
+    log_file = load_settings().request_log_path
     port = free_port()
     process = subprocess.Popen(
         [str(REPO_ROOT / ".venv" / "bin" / "creditplatform"), "serve", "--port", str(port)],

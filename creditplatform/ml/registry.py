@@ -281,30 +281,24 @@ def load_verified_baseline(registry: Registry, version: ModelVersion):
     )
 
 
-def _champion_or_raise(registry: Registry) -> ModelVersion:
+def load_champion(registry: Registry) -> tuple[ModelVersion, object]:
     champion = registry.champion()
     if champion is None:
         raise NoChampion(
             f"registered model {registry.model_name!r} has no '{CHAMPION}' alias yet: train and "
             "promote a model first (materialise retrain_job)"
         )
-    return champion
-
-
-def load_champion(registry: Registry) -> tuple[ModelVersion, object]:
-    champion = _champion_or_raise(registry)
     return champion, load_verified(registry, champion)
 
 
-def load_champion_explained(registry: Registry) -> tuple[ModelVersion, object, dict | None]:
-    """The champion, its pipeline and its reason-code reference (None for a version logged
-    before references were), from one download checked against the recorded SHA-256."""
-    champion = _champion_or_raise(registry)
-    what = f"model {registry.model_name} v{champion.version}"
-    with _verified_copy(champion.source, champion.tags.get("artifact_sha256"), what) as local:
+def load_explained(registry: Registry, version: ModelVersion) -> tuple[object, dict | None]:
+    """The version's pipeline and its reason-code reference (None for a version logged before
+    references were), from one download checked against the recorded SHA-256."""
+    what = f"model {registry.model_name} v{version.version}"
+    with _verified_copy(version.source, version.tags.get("artifact_sha256"), what) as local:
         reference = local / "artifacts" / REASON_REFERENCE
         explained = json.loads(reference.read_text("utf-8")) if reference.is_file() else None
-        return champion, _load_pipeline(local), explained
+        return _load_pipeline(local), explained
 
 
 def champion_since(version: ModelVersion) -> datetime:

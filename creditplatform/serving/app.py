@@ -110,9 +110,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
         lambda stage, seconds: metrics.stages.labels(stage).observe(seconds),
     )
     batcher = MicroBatcher(scorer, settings.serve_batch_max, settings.serve_scoring_threads)
-    request_log = (
-        RequestLog(settings.serving_dir / "requests.duckdb") if settings.serve_request_log else None
-    )
+    request_log = RequestLog(settings.request_log_path) if settings.serve_request_log else None
     stop = threading.Event()
 
     def reload() -> dict:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from creditplatform.features.catalog import FEATURE_SCHEMA_VERSION
-from creditplatform.ml.registry import CHAMPION, Registry, load_champion_explained
+from creditplatform.ml.registry import CHAMPION, Registry, load_explained
 
 
 @dataclass(frozen=True)
@@ -60,20 +60,20 @@ class ChampionHolder:
                     return Reload("no_champion", None, "the registry has no champion alias yet")
                 if self._current and self._current.version == int(champion.version):
                     return Reload("unchanged", self._current.version)
-                version, pipeline, reference = load_champion_explained(self._registry)
-                schema = int(version.tags.get("feature_schema_version", -1))
-                if schema != FEATURE_SCHEMA_VERSION:
+                schema = int(champion.tags.get("feature_schema_version", -1))
+                if schema != FEATURE_SCHEMA_VERSION:  # refused before anything is downloaded
                     raise ValueError(
-                        f"v{version.version} was trained on feature schema {schema}; this service "
-                        f"computes schema {FEATURE_SCHEMA_VERSION}"
+                        f"v{champion.version} was trained on feature schema {schema}; this "
+                        f"service computes schema {FEATURE_SCHEMA_VERSION}"
                     )
+                pipeline, reference = load_explained(self._registry, champion)
             except Exception as err:  # the old champion keeps serving; the reason is reported
                 self.last_error = f"{type(err).__name__}: {err}"
                 return Reload("failed", self._current.version if self._current else None,
                               self.last_error)  # fmt: skip
             self._current = ServedModel(
-                int(version.version), pipeline, reference,
-                version.tags.get("artifact_sha256", ""), schema,
+                int(champion.version), pipeline, reference,
+                champion.tags.get("artifact_sha256", ""), schema,
             )  # fmt: skip
             self.last_error = ""
             return Reload("loaded", self._current.version)
