@@ -35,13 +35,13 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from creditplatform.defs.resources import DriftRules
 from creditplatform.features.catalog import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from creditplatform.features.store import STORE, build_month
 from creditplatform.ml.drift import feature_drift, ks_test
 from creditplatform.ml.model import ModelParams, predict_pd, train
 from creditplatform.ml.retrain_rules import (
     DriftEvidence,
-    RetrainRules,
     evaluate,
     performance_retrain,
     should_retrain,
@@ -105,7 +105,7 @@ def run_scenario(name: str, applications: int, seed: int, out: Path, settings: S
         frames = {
             m: con.execute(f"SELECT * FROM {STORE} WHERE month = ?", [m]).df() for m in months
         }
-    rules = RetrainRules.from_settings(settings)
+    rules = DriftRules.from_settings(settings).retrain_rules()
     champion = fit(frames, months[:TRAINING], settings)
     shifted = set(SCENARIOS[name].shifted_columns.get("application", []))
     rows, last_drift_retrain, drops = [], None, {}

@@ -201,7 +201,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     import json
 
-    from creditplatform.defs.resources import MlflowResource
+    from creditplatform.ml.registry import Registry
     from creditplatform.status import render, status
 
     ensure_dagster_env()
@@ -215,7 +215,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         runs = instance.get_runs(filters=dg.RunsFilter(tags={"creditplatform/trigger": "drift"}))
         months = {run.tags.get("creditplatform/month") for run in runs}
         statuses = _month_statuses(instance, settings)
-    registry = MlflowResource.for_settings(settings).registry()
+    registry = Registry.for_settings(settings)
     report = status(settings, registry, months, month_statuses=statuses)
     print(json.dumps(report, indent=2, default=str) if args.json else render(report))
     return 0

@@ -1,34 +1,47 @@
-"""The one place where the code location's Definitions are assembled."""
+"""The one place where the code location's Definitions are assembled: assets, checks, jobs,
+sensors, the cross-cutting policy mapped over every spec, and the resources built from
+``Settings`` (the only way settings reach an asset or a sensor)."""
 
 import warnings
 
 import dagster as dg
 
-from creditplatform.defs.automation import (
-    automation_sensor,
-    check_failure_alert_sensor,
+from creditplatform.defs.alerts import check_failure_alert_sensor, run_failure_alert_sensor
+from creditplatform.defs.automation import automation_sensor
+from creditplatform.defs.drift import drift_report
+from creditplatform.defs.features import feature_store
+from creditplatform.defs.freshness import landing_due, model_age
+from creditplatform.defs.jobs import ingest_job, retrain_job, score_job
+from creditplatform.defs.landing import landing_sensor
+from creditplatform.defs.manual_promotion import manual_promotion_job
+from creditplatform.defs.raw import raw_tables
+from creditplatform.defs.resources import (
+    Alerts,
+    DriftRules,
+    FeatureQuality,
+    Freshness,
+    JsonIOManager,
+    MlflowResource,
+    PlatformPaths,
+    PromotionGates,
+    ScoringPolicy,
+    TrainingPolicy,
+    Warehouse,
+)
+from creditplatform.defs.retrain_triggers import (
     drift_retrain_sensor,
-    freshness,
-    run_failure_alert_sensor,
     staleness_sensor,
     weekly_retrain_schedule,
 )
-from creditplatform.defs.features import feature_store
-from creditplatform.defs.jobs import ingest_job, retrain_job, score_job
-from creditplatform.defs.manual import manual_promotion_job
-from creditplatform.defs.monitoring import drift_report
-from creditplatform.defs.raw import raw_tables
-from creditplatform.defs.resources import JsonIOManager, MlflowResource, PlatformPaths, Warehouse
-from creditplatform.defs.retrain import (
+from creditplatform.defs.run_health import dead_run_sensor
+from creditplatform.defs.scoring import batch_scores
+from creditplatform.defs.training import (
     candidate_model,
     evaluation_report,
     registry_promotion,
     training_data_unchanged,
     training_splits,
 )
-from creditplatform.defs.run_health import dead_run_sensor
-from creditplatform.defs.scoring import batch_scores
-from creditplatform.defs.sensors import landing_sensor
 from creditplatform.settings import Settings, load_settings
 
 MODEL_ASSETS = {"candidate_model", "registry_promotion"}
@@ -37,10 +50,28 @@ OWNERS = ["team:credit-risk"]
 PERSONAL_DATA_GROUPS = {"raw", "features", "scoring"}
 
 
-def _policy(settings: Settings):
+def platform_resources(settings: Settings) -> dict:
+    """Every resource, keyed as the assets and sensors name their parameters."""
+    return {
+        "paths": PlatformPaths.from_settings(settings),
+        "warehouse": Warehouse(database=str(settings.warehouse_path)),
+        "mlflow_tracking": MlflowResource.from_settings(settings),
+        "training": TrainingPolicy.from_settings(settings),
+        "scoring_policy": ScoringPolicy.from_settings(settings),
+        "promotion_gates": PromotionGates.from_settings(settings),
+        "drift_rules": DriftRules.from_settings(settings),
+        "feature_quality": FeatureQuality.from_settings(settings),
+        "freshness": Freshness.from_settings(settings),
+        "alerts": Alerts.from_settings(settings),
+        # Records between assets as JSON, never pickle (see JsonIOManager).
+        "io_manager": JsonIOManager(base_dir=str(settings.dagster_storage_dir / "records")),
+    }
+
+
+def _policy(freshness: Freshness):
     """Cross-cutting policy in one place: owners and tags on every asset; landing months are
     due monthly; models age out."""
-    due, model_age = freshness(settings)
+    due, too_old = landing_due(freshness), model_age(freshness)
 
     def apply(spec: dg.AssetSpec) -> dg.AssetSpec:
         personal = "yes" if spec.group_name in PERSONAL_DATA_GROUPS else "no"
@@ -50,7 +81,7 @@ def _policy(settings: Settings):
         if spec.key.path[0] == "raw":
             return spec.replace_attributes(freshness_policy=due)
         if spec.key.to_user_string() in MODEL_ASSETS:
-            return spec.replace_attributes(freshness_policy=model_age)
+            return spec.replace_attributes(freshness_policy=too_old)
         return spec
 
     return apply
@@ -71,8 +102,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     with warnings.catch_warnings():  # code references are beta; say so once, here, not per load
         warnings.simplefilter("ignore", dg.BetaWarning)
         assets = dg.with_source_code_references(assets)
+    resources = platform_resources(settings)
     return dg.Definitions(
-        assets=dg.map_asset_specs(_policy(settings), assets),
+        assets=dg.map_asset_specs(_policy(resources["freshness"]), assets),
         asset_checks=[training_data_unchanged],
         jobs=[ingest_job, retrain_job, score_job, manual_promotion_job],
         schedules=[weekly_retrain_schedule],
@@ -88,13 +120,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         # One process per run: every step shares the warehouse file, which DuckDB lets only one
         # process open for writing, and the multiprocess executor costs seconds per step.
         executor=dg.in_process_executor,
-        resources={
-            "paths": PlatformPaths(data_dir=str(settings.data_dir)),
-            "warehouse": Warehouse(database=str(settings.warehouse_path)),
-            "mlflow_tracking": MlflowResource.for_settings(settings),
-            # Records between assets as JSON, never pickle (see JsonIOManager).
-            "io_manager": JsonIOManager(base_dir=str(settings.dagster_storage_dir / "records")),
-        },
+        resources=resources,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
@@ -32,3 +33,9 @@ def reference_months(window: list[str], count: int) -> list[str]:
     """The drift reference's months: the newest ``count`` in-time months of a champion's training
     window (its last month is the out-of-time set, which it never trained on)."""
     return window[:-1][-count:]
+
+
+def expected_latest_month(now: datetime, due_day: int) -> str:
+    """The newest month that should have landed by ``now`` (month M is due on day N of M+1)."""
+    this_month = f"{now.year:04d}-{now.month:02d}"
+    return add_months(this_month, -1 if now.day >= due_day else -2)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from creditplatform import clock
-from creditplatform.months import add_months, reference_months
+from creditplatform.months import expected_latest_month, reference_months
 from creditplatform.settings import Settings
 from creditplatform.warehouse.audit import history
 from creditplatform.warehouse.ingest import warehouse_tables
@@ -265,9 +265,3 @@ def render(report: dict) -> str:
         for asset, months in report["months"][kind].items():
             lines.append(f"{kind} {asset}: {', '.join(months)}")
     return "\n".join(lines)
-
-
-def expected_latest_month(now: datetime, due_day: int) -> str:
-    """The newest month that should have landed by ``now`` (month M is due on day N of M+1)."""
-    this_month = f"{now.year:04d}-{now.month:02d}"
-    return add_months(this_month, -1 if now.day >= due_day else -2)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
-import mlflow
 import pytest
 
 from creditplatform.cli import main
@@ -26,14 +25,10 @@ def _isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     data = tmp_path / "data"
     monkeypatch.setenv("CREDITPLATFORM_DATA_DIR", str(data))
     monkeypatch.setenv("CREDITPLATFORM_DAGSTER_STORAGE", str(data / "dagster"))
-    # mlflow.set_tracking_uri()/set_registry_uri() keep module globals and export
-    # MLFLOW_TRACKING_URI/MLFLOW_REGISTRY_URI; pin all four per test, so no in-process run's
-    # MLflow store leaks into the next test in the same worker (or into its subprocesses).
-    uri = f"sqlite:///{data / 'mlflow' / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
+    # The MLflow store follows the data dir (Settings); a developer's own MLFLOW_TRACKING_URI
+    # must not send the tests' runs to their tracking server.
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     return data
 
@@ -66,14 +61,21 @@ def data_copy(ingested_history: Path, tmp_path: Path) -> Path:
 
 
 def point_at(mp: pytest.MonkeyPatch, data: Path) -> None:
-    """Point the CLI, Dagster and MLflow of this process (and its children) at ``data``."""
+    """Point the CLI, Dagster and MLflow of this process (and its children) at ``data`` (the
+    MLflow store follows the data dir)."""
     mp.setenv("CREDITPLATFORM_DATA_DIR", str(data))
     mp.setenv("CREDITPLATFORM_DAGSTER_STORAGE", str(data / "dagster"))
-    uri = f"sqlite:///{data / 'mlflow' / 'mlflow.db'}"
-    mp.setenv("MLFLOW_TRACKING_URI", uri)
-    mp.setenv("MLFLOW_REGISTRY_URI", uri)
     mp.setenv("DAGSTER_HOME", str(REPO_ROOT))
     mp.setenv("CREDITPLATFORM_MIN_TRAINING_MONTHS", "2")
+
+
+def resources_at(data_dir: Path) -> dict:
+    """The code location's resources, with the settings of the environment now, for ``data_dir``."""
+    from dataclasses import replace
+
+    from creditplatform.definitions import platform_resources
+
+    return platform_resources(replace(load_settings(), data_dir=Path(data_dir)))
 
 
 def run_drift_report(month: str) -> dg.ExecuteInProcessResult:

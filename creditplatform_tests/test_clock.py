@@ -12,8 +12,8 @@ import dagster as dg
 import pytest
 
 from creditplatform import clock
-from creditplatform.defs.automation import staleness_sensor
-from creditplatform.defs.resources import MlflowResource, PlatformPaths
+from creditplatform.definitions import platform_resources
+from creditplatform.defs.retrain_triggers import staleness_sensor
 from creditplatform.ml.retrain_rules import performance_retrain
 from creditplatform.months import reference_months
 from creditplatform.settings import load_settings
@@ -51,14 +51,9 @@ def test_the_demo_clock_sets_the_partition_range_of_a_fresh_code_load(tmp_path: 
     assert out.stdout.strip() == "2024-08", out.stderr[-2000:]
 
 
-def _staleness(instance, data_dir: Path):
-    settings = load_settings()
+def _staleness(instance):
     context = dg.build_sensor_context(
-        instance=instance,
-        resources={
-            "paths": PlatformPaths(data_dir=str(data_dir)),
-            "mlflow_tracking": MlflowResource.for_settings(settings),
-        },
+        instance=instance, resources=platform_resources(load_settings())
     )
     data = staleness_sensor.evaluate_tick(context)
     return data.run_requests or [], data.skip_message
@@ -77,14 +72,14 @@ def test_staleness_and_overdue_follow_the_simulated_clock(_isolated_data_dir: Pa
             )
         )
         clock.set_simulated(_isolated_data_dir, clock.due_date("2024-03", due_day=5))
-        requests, skip = _staleness(instance, _isolated_data_dir)
+        requests, skip = _staleness(instance)
         assert requests == [] and "landing overdue" not in skip
         assert "model is 86.0 days old (limit 90)" in skip  # 2024-01-10 -> 2024-04-05
         alerts = load_settings().reports_dir / "alerts.jsonl"
         assert not alerts.exists()
         # A month later by the simulated clock: the model is overdue, 2024-04 is missing.
         clock.set_simulated(_isolated_data_dir, clock.due_date("2024-04", due_day=5))
-        requests, skip = _staleness(instance, _isolated_data_dir)
+        requests, skip = _staleness(instance)
         assert "landing overdue: expected 2024-04, latest 2024-03" in skip
         assert "model overdue" in skip  # 116 simulated days
         assert json.loads(alerts.read_text().splitlines()[-1])["kind"] == "landing_overdue"

@@ -14,7 +14,7 @@ import duckdb
 import pytest
 import yaml
 
-from creditplatform.defs.manual import manual_promotion_job
+from creditplatform.defs.manual_promotion import manual_promotion_job
 from creditplatform.defs.resources import WAREHOUSE_POOL
 from creditplatform.settings import REPO_ROOT, load_settings
 from creditplatform.synthetic.generate import GenerateOptions, generate_history

@@ -77,7 +77,10 @@ class Probe:
 
     def __init__(self):
         self.settings = load_settings()
-        self.mlflow = MlflowClient(self.settings.mlflow_tracking_uri)
+        uri = self.settings.mlflow_tracking_uri
+        # Both URIs explicit: a client given only the tracking URI takes its registry URI from
+        # MLflow's process-wide default, which an earlier test in this worker may have set.
+        self.mlflow = MlflowClient(tracking_uri=uri, registry_uri=uri)
         self.model = self.settings.registered_model
 
     def alias(self, name: str) -> int | None:

@@ -8,6 +8,8 @@ import pytest
 
 from creditplatform.ml.drift import (
     EPSILON,
+    DriftSummary,
+    FeatureDrift,
     feature_drift,
     ks_test,
     psi_categorical,
@@ -72,17 +74,31 @@ def test_feature_drift_ranks_the_shifted_feature_first():
                               "k": rng.choice(["p", "q"], 5000, p=[0.9, 0.1])})  # fmt: skip
     current = reference.assign(x=reference["x"] * 1.6)
     drifts = feature_drift(reference, current, ["x", "y"], ["k"])
-    assert drifts[0].feature == "x" and drifts[0].band == "significant"
-    assert {d.feature: d.band for d in drifts[1:]} == {"y": "stable", "k": "stable"}
+    summary = DriftSummary(drifts, ["x"], 0.5, psi_threshold=0.2)
+    assert drifts[0].feature == "x" and summary.band(drifts[0]) == "significant"
+    assert {d.feature: summary.band(d) for d in drifts[1:]} == {"y": "stable", "k": "stable"}
+
+
+def test_psi_bands_follow_the_configured_threshold():
+    """The page's bands read PSI by the rule's own threshold: raising the threshold to 0.3
+    makes a 0.22 feature minor rather than significant."""
+    drift = FeatureDrift("x", "numeric", 0.22, None, None)
+    assert DriftSummary([drift], ["x"], 0.5, psi_threshold=0.2).band(drift) == "significant"
+    assert DriftSummary([drift], [], 0.5, psi_threshold=0.3).band(drift) == "minor"
+    assert DriftSummary([drift], [], 0.5, psi_threshold=0.5).band(drift) == "stable"
 
 
 EVIDENCE = DriftEvidence(max_psi=0.35, max_psi_feature="AMT_INCOME_TOTAL",
                          prediction_ks_pvalue=0.001, new_labelled_rows=500,
                          hours_since_last_retrain=None)  # fmt: skip
+# The rule with the numbers the tests below were worked out for (the shipped defaults).
+RULES = RetrainRules(
+    psi_threshold=0.20, prediction_pvalue=0.05, min_new_labelled_rows=50, cooldown_hours=24.0
+)
 
 
 def test_all_conditions_hold_so_retrain():
-    conditions = evaluate(EVIDENCE)
+    conditions = evaluate(EVIDENCE, RULES)
     assert should_retrain(conditions)
     assert [c.name for c in conditions] == [
         "feature_psi",
@@ -102,7 +118,7 @@ def test_all_conditions_hold_so_retrain():
     ],
 )
 def test_each_failed_condition_blocks_and_is_named(change, failed, text):
-    conditions = evaluate(DriftEvidence(**{**EVIDENCE.__dict__, **change}))
+    conditions = evaluate(DriftEvidence(**{**EVIDENCE.__dict__, **change}), RULES)
     assert not should_retrain(conditions)
     assert [c.name for c in conditions if not c.passed] == [failed]
     assert failed in skip_reason(conditions) and text in skip_reason(conditions)
@@ -110,8 +126,8 @@ def test_each_failed_condition_blocks_and_is_named(change, failed, text):
 
 def test_boundaries_are_inclusive_where_the_design_says():
     at_limit = DriftEvidence(0.20, "x", 0.0499, 50, 24.0)
-    assert should_retrain(evaluate(at_limit, RetrainRules()))
-    assert not should_retrain(evaluate(DriftEvidence(0.20, "x", 0.05, 50, 24.0)))
+    assert should_retrain(evaluate(at_limit, RULES))
+    assert not should_retrain(evaluate(DriftEvidence(0.20, "x", 0.05, 50, 24.0), RULES))
 
 
 def test_evidently_page_shows_the_top_features_and_every_drifted_one():

@@ -1,18 +1,20 @@
-"""The asset graph (keys, groups, partitions, dependencies, checks, jobs, sensors) is pinned.
+"""The asset graph (keys, groups, partitions, code versions, dependencies, checks, jobs, sensors,
+resources) is pinned by a syrupy snapshot.
 
-A change to the graph must be deliberate: rerun with ``UPDATE_SNAPSHOTS=1`` and commit the new
-snapshot together with the change.
+A change to the graph must be deliberate: rerun with ``pytest --snapshot-update`` and commit
+the new ``__snapshots__`` file together with the change. A missing snapshot fails the test.
 """
 
-import json
-import os
-from pathlib import Path
-
 import dagster as dg
+import pytest
+from syrupy.extensions.json import JSONSnapshotExtension
 
 from creditplatform.definitions import defs
 
-SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.json"
+
+@pytest.fixture
+def snapshot_json(snapshot):
+    return snapshot.use_extension(JSONSnapshotExtension)
 
 
 def _partitions(definition) -> str | None:
@@ -36,6 +38,7 @@ def describe_graph() -> dict:
             "checks": sorted(c.name for c in node.check_keys),
             "blocking_checks": sorted(c.name for c in node.check_keys if graph.get(c).blocking),
             "pool": pools[key],
+            "code_version": node.code_version,
         }
     repo = defs.get_repository_def()
     return {
@@ -43,17 +46,12 @@ def describe_graph() -> dict:
         "jobs": sorted(j.name for j in repo.get_all_jobs() if not j.name.startswith("__")),
         "sensors": sorted(s.name for s in repo.sensor_defs),
         "schedules": sorted(s.name for s in repo.schedule_defs),
+        "resources": sorted(repo.get_top_level_resources()),
     }
 
 
-def test_asset_graph_matches_snapshot():
-    current = describe_graph()
-    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
-        SNAPSHOT.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
-    assert SNAPSHOT.exists(), "no snapshot: run with UPDATE_SNAPSHOTS=1 and commit it"
-    assert current == json.loads(SNAPSHOT.read_text()), (
-        "asset graph changed: if deliberate, rerun with UPDATE_SNAPSHOTS=1 and commit the snapshot"
-    )
+def test_asset_graph_matches_snapshot(snapshot_json):
+    assert describe_graph() == snapshot_json
 
 
 def test_every_raw_table_is_a_partitioned_asset_with_blocking_contracts():

@@ -4,15 +4,15 @@ import shutil
 
 import dagster as dg
 
-from creditplatform.defs.resources import PlatformPaths
-from creditplatform.defs.sensors import landing_sensor
+from creditplatform.defs.landing import landing_sensor
+from creditplatform_tests.conftest import resources_at
 
 
 def evaluate(instance, data_dir, cursor=None):
     context = dg.build_sensor_context(
         instance=instance,
         cursor=cursor,
-        resources={"paths": PlatformPaths(data_dir=str(data_dir))},
+        resources=resources_at(data_dir),
     )
     result = landing_sensor(context)
     requests = result if isinstance(result, list) else []
@@ -61,7 +61,7 @@ def test_new_month_once_then_again_only_when_content_changes(small_history, tmp_
 def test_skip_reason_when_nothing_landed(tmp_path):
     context = dg.build_sensor_context(
         instance=dg.DagsterInstance.ephemeral(),
-        resources={"paths": PlatformPaths(data_dir=str(tmp_path))},
+        resources=resources_at(tmp_path),
     )
     result = landing_sensor(context)
     assert isinstance(result, dg.SkipReason)
@@ -143,7 +143,7 @@ def test_folders_that_are_not_months_are_reported_once_and_never_block(
 
     context = dg.build_sensor_context(
         instance=instance, cursor=cursor,
-        resources={"paths": PlatformPaths(data_dir=str(_isolated_data_dir))},
+        resources=resources_at(_isolated_data_dir),
     )  # fmt: skip
     skipped = landing_sensor(context)
     assert isinstance(skipped, dg.SkipReason)

@@ -38,9 +38,9 @@ BASELINE = {"roc_auc": 0.70, "brier": 0.07, "ece": 0.02}
 
 
 def test_no_champion_baseline_alone_decides():
-    good = decide({"roc_auc": 0.75, "brier": 0.2, "ece": 0.5}, BASELINE, None)
+    good = decide({"roc_auc": 0.75, "brier": 0.2, "ece": 0.5}, BASELINE, None, 0.10)
     assert good.promote and [g.name for g in good.gates] == ["beats_baseline", "no_champion"]
-    bad = decide({"roc_auc": 0.69, "brier": 0.01, "ece": 0.001}, BASELINE, None)
+    bad = decide({"roc_auc": 0.69, "brier": 0.01, "ece": 0.001}, BASELINE, None, 0.10)
     assert not bad.promote
     assert "<= logistic baseline" in bad.reasons[0]
 
@@ -62,7 +62,7 @@ def test_more_than_ten_percent_worse_fails(metric):
 
 
 def test_lower_auc_than_champion_fails():
-    decision = decide({"roc_auc": 0.7999, "brier": 0.05, "ece": 0.005}, BASELINE, CHAMPION)
+    decision = decide({"roc_auc": 0.7999, "brier": 0.05, "ece": 0.005}, BASELINE, CHAMPION, 0.10)
     assert not decision.promote
     assert any("< champion 0.8000" in r for r in decision.reasons)
 

@@ -71,6 +71,7 @@ def _retries(result: dg.ExecuteInProcessResult) -> int:
     return sum(e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY for e in result.all_events)
 
 
+@pytest.mark.slow  # dagster-duckdb's own lock backoff runs out first: about 100 s
 def test_a_month_held_by_another_process_is_retried_until_it_is_free(platform: Path, tmp_path):
     holding, release = tmp_path / "holding", tmp_path / "release"
     holder = subprocess.Popen(

@@ -9,6 +9,7 @@ frame step imports ``creditplatform`` itself, as any skops load of it must).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -50,9 +51,11 @@ def platform(platform_base, _isolated_data_dir: Path, monkeypatch: pytest.Monkey
 
 def test_plain_mlflow_client_gets_the_batch_pd(platform: Path):
     warehouse = platform / "warehouse.duckdb"
+    # A plain client finds our store the MLflow way: MLFLOW_TRACKING_URI.
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{platform / 'mlflow' / 'mlflow.db'}"}
     out = subprocess.run(
         [sys.executable, "-c", CLIENT, str(warehouse)],
-        capture_output=True, text=True, check=False, cwd=platform,
+        capture_output=True, text=True, check=False, cwd=platform, env=env,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
     seen = json.loads(out.stdout.strip().splitlines()[-1])

@@ -14,17 +14,12 @@ import duckdb
 import pytest
 
 from creditplatform.alerts import send_alert
-from creditplatform.definitions import build_definitions
-from creditplatform.defs.automation import (
-    check_failure_alert_sensor,
-    drift_retrain_sensor,
-    run_failure_alert_sensor,
-    staleness_sensor,
-)
-from creditplatform.defs.resources import MlflowResource, PlatformPaths
+from creditplatform.definitions import build_definitions, platform_resources
+from creditplatform.defs.alerts import check_failure_alert_sensor, run_failure_alert_sensor
+from creditplatform.defs.retrain_triggers import drift_retrain_sensor, staleness_sensor
 from creditplatform.features.store import build_month
+from creditplatform.months import expected_latest_month
 from creditplatform.settings import load_settings
-from creditplatform.status import expected_latest_month
 
 DRIFTED = {"max_psi": 0.9, "max_psi_feature": "AMT_INCOME_TOTAL", "prediction_ks_pvalue": 0.001,
            "new_labelled_rows": 4000, "auc_relative_drop": 0.0}  # fmt: skip
@@ -37,13 +32,14 @@ def report_drift(instance, month: str, **overrides) -> None:
     )
 
 
-def staleness(instance, paths: PlatformPaths, cursor=None):
-    mlflow_tracking = MlflowResource.for_settings(load_settings())
-    return tick(staleness_sensor, instance, cursor, paths=paths, mlflow_tracking=mlflow_tracking)
+def staleness(instance, cursor=None):
+    return tick(staleness_sensor, instance, cursor)
 
 
-def tick(sensor, instance, cursor=None, **resources):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources or None)
+def tick(sensor, instance, cursor=None):
+    """One tick with the resources the code location would give it (settings as set now)."""
+    resources = platform_resources(load_settings())
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
     data = sensor.evaluate_tick(context)
     return data.run_requests or [], data.skip_message, data.cursor
 
@@ -110,39 +106,39 @@ def test_staleness_requests_the_first_model_when_enough_months_matured(
     instance, data_copy, monkeypatch
 ):
     _warehouse_with_matured_month(data_copy)
-    paths = PlatformPaths(data_dir=str(data_copy))
+    monkeypatch.setenv("CREDITPLATFORM_DATA_DIR", str(data_copy))
     monkeypatch.setenv("CREDITPLATFORM_MIN_TRAINING_MONTHS", "2")
-    requests, skip, _ = staleness(instance, paths)
+    requests, skip, _ = staleness(instance)
     assert requests == [] and "only 1 matured month" in skip
     monkeypatch.setenv("CREDITPLATFORM_MIN_TRAINING_MONTHS", "1")
-    requests, _, _ = staleness(instance, paths)
+    requests, _, _ = staleness(instance)
     assert requests[0].tags["creditplatform/trigger"] == "staleness"
     assert requests[0].tags["creditplatform/reason"] == "no model yet"
 
 
 def test_staleness_retrains_an_overdue_model_and_not_a_fresh_one(instance, data_copy, monkeypatch):
     _warehouse_with_matured_month(data_copy)
-    paths = PlatformPaths(data_dir=str(data_copy))
+    monkeypatch.setenv("CREDITPLATFORM_DATA_DIR", str(data_copy))
     monkeypatch.setenv("CREDITPLATFORM_MIN_TRAINING_MONTHS", "1")
     instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="candidate_model"))
-    requests, skip, _ = staleness(instance, paths)
+    requests, skip, _ = staleness(instance)
     assert requests == [] and "days old (limit 90)" in skip
     monkeypatch.setenv("CREDITPLATFORM_MODEL_MAX_AGE_DAYS", "0")
-    requests, _, _ = staleness(instance, paths)
+    requests, _, _ = staleness(instance)
     assert requests and "days old" in requests[0].tags["creditplatform/reason"]
 
 
-def test_overdue_landing_month_is_an_alert_not_a_retrain(instance, data_copy):
-    paths = PlatformPaths(data_dir=str(data_copy))
+def test_overdue_landing_month_is_an_alert_not_a_retrain(instance, data_copy, monkeypatch):
+    monkeypatch.setenv("CREDITPLATFORM_DATA_DIR", str(data_copy))
     instance.report_runless_asset_event(
         dg.AssetMaterialization(asset_key=["raw", "application"], partition="2024-01")
     )
-    requests, skip, cursor = staleness(instance, paths)
+    requests, skip, cursor = staleness(instance)
     assert requests == [] and "landing overdue" in skip
     alerts = load_settings().reports_dir / "alerts.jsonl"
     lines = [json.loads(line) for line in alerts.read_text().splitlines()]
     assert lines[-1]["kind"] == "landing_overdue" and lines[-1]["latest_month"] == "2024-01"
-    staleness(instance, paths, cursor)
+    staleness(instance, cursor)
     assert len(alerts.read_text().splitlines()) == len(lines)  # alerted once per overdue month
 
 
@@ -207,6 +203,7 @@ def test_failed_contract_alerts_once_with_its_checks(data_copy, webhook, monkeyp
         context = dg.build_run_status_sensor_context(
             sensor_name="run_failure_alert_sensor", dagster_instance=instance,
             dagster_run=result.dagster_run, dagster_event=result.get_run_failure_event(),
+            resources=platform_resources(load_settings()),
         ).for_run_failure()  # fmt: skip
         run_failure_alert_sensor(context)
     assert len(received) == 1 and received[0]["kind"] == "run_failure"
@@ -231,6 +228,7 @@ def test_failed_warning_check_of_a_successful_run_alerts(tmp_path, monkeypatch):
         context = dg.build_run_status_sensor_context(
             sensor_name="check_failure_alert_sensor", dagster_instance=instance,
             dagster_run=result.dagster_run, dagster_event=result.get_run_success_event(),
+            resources=platform_resources(load_settings()),
         )  # fmt: skip
         skip = check_failure_alert_sensor(context)
     assert "1 check failure alert(s) sent" in str(skip)

@@ -14,11 +14,11 @@ import yaml
 
 from creditplatform.cli import main
 from creditplatform.definitions import defs
-from creditplatform.defs.monitoring import record_drift
-from creditplatform.defs.resources import MlflowResource
+from creditplatform.ml.registry import Registry
 from creditplatform.settings import REPO_ROOT, load_settings
 from creditplatform.status import render, status
 from creditplatform.warehouse.audit import AuditRecord, append
+from creditplatform.warehouse.monitoring import record_drift
 from creditplatform_tests.conftest import point_at
 
 
@@ -58,7 +58,7 @@ def test_status_reports_decisions_and_months(tmp_path):
             "prediction_ks_pvalue": 0.001, "new_labelled_rows": 900, "month_auc": 0.8,
             "auc_relative_drop": 0.01, "retrain_evidence": "{}",
         })  # fmt: skip
-    registry = MlflowResource.for_settings(settings).registry()  # a real, empty MLflow
+    registry = Registry.for_settings(settings)  # a real, empty MLflow
     report = status(settings, registry, drift_retrain_months={"2024-02"})
     assert report["champion"] is None
     assert report["decisions"][0]["decision"] == "rejected"
@@ -122,3 +122,46 @@ def test_a_log_line_carrying_dagster_records_is_still_one_json_line():
     record.month = "2024-03"
     line = json.loads(JsonFormatter().format(record))
     assert line["month"] == "2024-03" and "a record, not a tuple" in line["dagster_event"]
+
+
+def test_mlflow_store_follows_the_data_dir_after_a_registry_call(tmp_path, monkeypatch):
+    """mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; a registry call must not leave it
+    behind, or every later load_settings() in the process (another data dir) would read the
+    first store back as the user's choice."""
+    import os
+
+    monkeypatch.setenv("CREDITPLATFORM_DATA_DIR", str(tmp_path / "a"))
+    assert Registry.for_settings(load_settings()).champion() is None  # a real MLflow call
+    monkeypatch.setenv("CREDITPLATFORM_DATA_DIR", str(tmp_path / "b"))
+    expected = f"sqlite:///{tmp_path / 'b' / 'mlflow' / 'mlflow.db'}"
+    assert load_settings().mlflow_tracking_uri == expected
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    # A user's own choice survives the same call.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", expected)
+    Registry.for_settings(load_settings()).champion()
+    assert os.environ["MLFLOW_TRACKING_URI"] == expected
+
+
+def test_every_setting_reaches_the_code_location_as_a_resource(monkeypatch):
+    """One configuration path: each rule resource is built from Settings, so a variable set in
+    the environment shows in the resource the assets and sensors receive."""
+    from creditplatform.definitions import build_definitions, platform_resources
+
+    monkeypatch.setenv("CREDITPLATFORM_DRIFT_PSI_THRESHOLD", "0.31")
+    monkeypatch.setenv("CREDITPLATFORM_GATE_RELATIVE_TOLERANCE", "0.05")
+    resources = platform_resources(load_settings())
+    assert resources["drift_rules"].retrain_rules().psi_threshold == 0.31
+    assert resources["promotion_gates"].gate_relative_tolerance == 0.05
+    shown = build_definitions(load_settings()).get_repository_def().get_top_level_resources()
+    assert set(resources) <= set(shown)  # the UI's resource page lists every one
+    # Every Settings field but the data dir's own derived values is some resource's field.
+    from dataclasses import fields
+
+    from creditplatform.settings import Settings
+
+    resource_fields = {name for r in resources.values() for name in type(r).model_fields}
+    process_only = {"start_month", "log_format", "mlflow_experiment", "registered_model",
+                    "mlflow_ui_url", "dagster_ui_url"}  # fmt: skip
+    serving = {f.name for f in fields(Settings) if f.name.startswith("serve_")}
+    missing = {f.name for f in fields(Settings)} - resource_fields - process_only - serving
+    assert missing == set(), f"settings no resource carries: {missing}"

@@ -3,20 +3,25 @@
 import dagster as dg
 
 from creditplatform.defs import metadata as md
-from creditplatform.defs.automation_conditions import follows_its_month
+from creditplatform.defs.automation import follows_its_month
 from creditplatform.defs.partitions import monthly_partitions
 from creditplatform.defs.raw import raw_key
-from creditplatform.defs.resources import MONTHLY_RETRY, WAREHOUSE_POOL, MlflowResource, Warehouse
+from creditplatform.defs.resources import (
+    MONTHLY_RETRY,
+    WAREHOUSE_POOL,
+    FeatureQuality,
+    MlflowResource,
+    Warehouse,
+)
 from creditplatform.features.catalog import (
     CATEGORICAL_FEATURES,
     FEATURE_SCHEMA_VERSION,
     FEATURES,
     NUMERIC_FEATURES,
 )
-from creditplatform.features.quality import QualityLimits, quality_findings
+from creditplatform.features.quality import quality_findings
 from creditplatform.features.store import STORE, build_month
 from creditplatform.homecredit import TABLES
-from creditplatform.settings import load_settings
 
 STORE_TYPES = {
     "month": "VARCHAR", "SK_ID_CURR": "BIGINT", "TARGET": "INTEGER",
@@ -34,8 +39,7 @@ FINDING_COLUMNS = {
 }  # fmt: skip
 QUALITY_DESCRIPTION = (
     "Warning (never blocking): a feature's null rate, mean or range moved far from the "
-    "champion's training rows (limits: CREDITPLATFORM_FEATURE_NULL_RATE_SHIFT, "
-    "_MEAN_SHIFT_SDS, _OUT_OF_RANGE_SHARE)."
+    "champion's training rows (limits: the feature_quality resource)."
 )
 
 
@@ -80,21 +84,22 @@ def _quality_result(findings: list[dict] | None, champion: str | None) -> dg.Ass
     pool=WAREHOUSE_POOL,
     retry_policy=MONTHLY_RETRY,
     kinds={"duckdb", "sql"},
+    # A schema bump makes every month built under the old version stale in the UI; their rows
+    # stay readable in features.feature_store_v<old> until re-materialised.
+    code_version=str(FEATURE_SCHEMA_VERSION),
     metadata={"dagster/column_schema": md.column_schema(STORE_TYPES)},
     description=f"Per-applicant features (DuckDB SQL over raw/*) in `{STORE}`, "
     f"schema version {FEATURE_SCHEMA_VERSION}, {len(FEATURES)} features.",
 )
 def feature_store(
-    context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow_tracking: MlflowResource
+    context: dg.AssetExecutionContext,
+    warehouse: Warehouse,
+    mlflow_tracking: MlflowResource,
+    feature_quality: FeatureQuality,
 ):
     month = context.partition_key
-    settings = load_settings()
     champion = mlflow_tracking.registry().champion()
-    limits = QualityLimits(
-        settings.feature_null_rate_shift,
-        settings.feature_mean_shift_sds,
-        settings.feature_out_of_range_share,
-    )
+    limits = feature_quality.limits()
     with warehouse.get_connection() as con:
         build = build_month(con, month)
         findings = (

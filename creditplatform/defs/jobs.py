@@ -3,7 +3,7 @@
 import dagster as dg
 
 from creditplatform.defs.raw import RAW_GROUP
-from creditplatform.defs.retrain import TRAINING_GROUP
+from creditplatform.defs.training import TRAINING_GROUP
 
 # Writers are serialised by the `warehouse` concurrency pool their assets declare (see
 # dagster.yaml), which holds for every way a run starts; no run tags are needed for it.

@@ -2,6 +2,8 @@
 
 They run to the last ended month by the platform's clock (``creditplatform.clock``): under the
 demo's simulated clock that is where the data ends, not today, read when the code is loaded.
+The partition range is the graph's shape, fixed when the code location loads, not a value a
+run receives, so it is read from ``Settings`` here rather than through a resource.
 """
 
 import dagster as dg

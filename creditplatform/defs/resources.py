@@ -1,19 +1,32 @@
-"""Small typed resources; each environment swaps them by configuration, not by code."""
+"""The resources every asset and sensor receives: paths, the warehouse, MLflow, and the rules.
+
+Settings reach the shell one way only: ``definitions.py`` builds these from ``Settings``
+(``creditplatform/settings.py``, the one file holding every default, each overridable as
+``CREDITPLATFORM_<FIELD>``), and the UI's resource page shows the values a deployment runs with.
+A rule resource's field names are the ``Settings`` field names, so the variable that sets a value
+is the field name in upper case with the prefix. The resources hold no defaults of their own.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
+from creditplatform import clock
+from creditplatform.alerts import send_alert
+from creditplatform.features.quality import QualityLimits
 from creditplatform.files import write_atomically
+from creditplatform.ml.policies import MetricPolicy, SplitPolicy
 from creditplatform.ml.records import decode_record, encode_record
+from creditplatform.ml.retrain_rules import RetrainRules
 from creditplatform.settings import Settings
 
 if TYPE_CHECKING:
@@ -29,10 +42,22 @@ WAREHOUSE_POOL = "warehouse"
 MONTHLY_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
 
 
-class PlatformPaths(dg.ConfigurableResource):
+class FromSettings(dg.ConfigurableResource):
+    """A resource whose fields are ``Settings`` fields of the same name."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        return cls(**{name: getattr(settings, name) for name in cls.model_fields})
+
+
+class PlatformPaths(FromSettings):
     """Where the landing drops are read and where generated state lives."""
 
     data_dir: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        return cls(data_dir=str(settings.data_dir))
 
     @property
     def landing_dir(self) -> Path:
@@ -45,6 +70,100 @@ class PlatformPaths(dg.ConfigurableResource):
     @property
     def reports_dir(self) -> Path:
         return Path(self.data_dir) / "reports"
+
+    def now(self) -> datetime:
+        """The platform's clock for this data dir (``creditplatform.clock``)."""
+        return clock.now(Path(self.data_dir))
+
+
+class TrainingPolicy(FromSettings):
+    """Which months train a model and how they are split."""
+
+    training_window_months: int
+    matured_label_share: float
+    min_training_months: int
+    valid_share: float
+    test_share: float
+    seed: int
+
+    def split_policy(self) -> SplitPolicy:
+        return SplitPolicy(**self.model_dump())
+
+
+class ScoringPolicy(FromSettings):
+    """How a model is judged: the decline threshold and the share precision@k looks at."""
+
+    policy_threshold: float
+    precision_at_k_share: float
+
+    def metric_policy(self) -> MetricPolicy:
+        return MetricPolicy(**self.model_dump())
+
+
+class PromotionGates(FromSettings):
+    """How much worse than the champion a challenger may be on Brier and ECE (relative)."""
+
+    gate_relative_tolerance: float
+
+
+class DriftRules(FromSettings):
+    """When drift or falling performance retrains, and what drift is measured against."""
+
+    drift_psi_threshold: float
+    drift_prediction_pvalue: float
+    drift_min_new_labelled_rows: int
+    drift_cooldown_hours: float
+    drift_reference_months: int
+    performance_relative_drop: float
+    performance_consecutive_months: int
+
+    def retrain_rules(self) -> RetrainRules:
+        return RetrainRules(
+            psi_threshold=self.drift_psi_threshold,
+            prediction_pvalue=self.drift_prediction_pvalue,
+            min_new_labelled_rows=self.drift_min_new_labelled_rows,
+            cooldown_hours=self.drift_cooldown_hours,
+        )
+
+
+class FeatureQuality(FromSettings):
+    """How far a month's features may move from the champion's training rows (warnings)."""
+
+    feature_null_rate_shift: float
+    feature_mean_shift_sds: float
+    feature_out_of_range_share: float
+
+    def limits(self) -> QualityLimits:
+        return QualityLimits(
+            self.feature_null_rate_shift, self.feature_mean_shift_sds,
+            self.feature_out_of_range_share,
+        )  # fmt: skip
+
+
+class Freshness(FromSettings):
+    """How old a model, a champion and a landing month may get; how often ingest retries."""
+
+    model_max_age_days: float
+    retire_after_days: float
+    raw_due_day: int
+    ingest_max_retries: int
+
+
+class Alerts(FromSettings):
+    """Every alert is appended to ``<data dir>/reports/alerts.jsonl`` and POSTed to the webhook
+    when one is set (``creditplatform.alerts``)."""
+
+    data_dir: str
+    alert_webhook_url: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        return cls(data_dir=str(settings.data_dir), alert_webhook_url=settings.alert_webhook_url)
+
+    def send(self, alert: dict) -> dict:
+        return send_alert(
+            Path(self.data_dir) / "reports" / "alerts.jsonl", self.alert_webhook_url, alert
+        )
 
 
 class Warehouse(DuckDBResource):
@@ -94,7 +213,8 @@ class JsonIOManager(dg.ConfigurableIOManager):
 
 
 class MlflowResource(dg.ConfigurableResource):
-    """Our one door to MLflow: tracking URI, experiment and registered model name.
+    """Our one door to MLflow: tracking URI, experiment, registered model name, and the two UIs'
+    addresses (asset pages link to MLflow runs; MLflow runs link back to their Dagster run).
 
     The embedded default is SQLite under the data dir; ``MLFLOW_TRACKING_URI`` points it at a
     tracking server instead, with no code change.
@@ -102,9 +222,10 @@ class MlflowResource(dg.ConfigurableResource):
 
     tracking_uri: str
     artifact_root: str
-    experiment: str = "creditplatform"
-    registered_model: str = "creditplatform-pd"
-    ui_url: str = "http://127.0.0.1:5000"
+    experiment: str
+    registered_model: str
+    ui_url: str
+    dagster_ui_url: str
 
     def registry(self) -> Registry:
         from creditplatform.ml.registry import Registry  # MLflow loads only when used
@@ -114,11 +235,12 @@ class MlflowResource(dg.ConfigurableResource):
         )
 
     @classmethod
-    def for_settings(cls, settings: Settings) -> MlflowResource:
+    def from_settings(cls, settings: Settings) -> MlflowResource:
         return cls(
             tracking_uri=settings.mlflow_tracking_uri,
             artifact_root=str(settings.mlflow_dir / "artifacts"),
             experiment=settings.mlflow_experiment,
             registered_model=settings.registered_model,
             ui_url=settings.mlflow_ui_url,
+            dagster_ui_url=settings.dagster_ui_url,
         )

@@ -1,7 +1,9 @@
 """The feature contract: which columns the feature store holds, and their schema version.
 
 Bump FEATURE_SCHEMA_VERSION whenever a feature is added, removed or redefined: every model
-records the version it was trained on, and the store is rebuilt when the version changes.
+records the version it was trained on; it is the ``feature_store`` asset's code version, so
+Dagster shows every month built under the old one as stale; and the first month built under the
+new one moves the old store aside to ``features.feature_store_v<old>`` (``features/store.py``).
 """
 
 FEATURE_SCHEMA_VERSION = 1

@@ -7,6 +7,8 @@ applicant's rows, so nothing is learnt across applicants and no split can leak t
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -24,6 +26,18 @@ SQL_FILES = (
     "application", "bureau", "previous_application", "pos_cash", "installments", "credit_card",
 )  # fmt: skip
 STORE = "features.feature_store"
+# A store built under an older FEATURE_SCHEMA_VERSION is kept, renamed to this prefix plus its
+# version (``features.feature_store_v1``), until its months are re-materialised.
+ARCHIVE_PREFIX = "features.feature_store_v"
+
+
+# Opens the warehouse for a block (``Warehouse.get_connection`` in Dagster, ``duckdb.connect``
+# elsewhere): the pure steps hold it only while they read or write rows.
+Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
+
+
+class NoFeatures(Exception):
+    """A month has no rows in the feature store (a retry would change nothing)."""
 
 
 def read_sql(name: str) -> str:
@@ -120,7 +134,13 @@ def check_features(
 
 
 def _ensure_store(con: duckdb.DuckDBPyConnection, staged: str) -> None:
-    """Create the store from the staged month's shape; rebuild it when the schema version moved."""
+    """Create the store from the staged month's shape.
+
+    When the schema version moved, the old store is renamed ``feature_store_v<old>`` rather
+    than dropped: its months stay readable (a notebook, a comparison of old and new features)
+    while Dagster shows them stale (the asset's code version is the schema version) until each
+    is re-materialised into the new store. A rebuild is a metadata change, not a data loss.
+    """
     con.execute("CREATE SCHEMA IF NOT EXISTS features")
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables "
@@ -130,7 +150,10 @@ def _ensure_store(con: duckdb.DuckDBPyConnection, staged: str) -> None:
         versions = con.execute(f"SELECT DISTINCT feature_schema_version FROM {STORE}").fetchall()
         if all(v[0] == FEATURE_SCHEMA_VERSION for v in versions):
             return
-        con.execute(f"DROP TABLE {STORE}")
+        old = max(v[0] for v in versions)
+        archive = f"{ARCHIVE_PREFIX}{old}"
+        con.execute(f"DROP TABLE IF EXISTS {archive}")  # a store abandoned twice: keep the latest
+        con.execute(f"ALTER TABLE {STORE} RENAME TO {archive.split('.')[1]}")
     con.execute(
         f"CREATE TABLE {STORE} AS SELECT CAST(NULL AS VARCHAR) AS month, "
         f"CAST(NULL AS INTEGER) AS feature_schema_version, * FROM {staged} LIMIT 0"

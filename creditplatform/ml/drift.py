@@ -6,7 +6,8 @@ missing values form one more bin, so a change in the null rate is drift too. Wit
 reference and current shares of a bin, PSI = sum((c - r) * ln(c / r)). An empty bin would make
 the log infinite, so shares are floored at EPSILON = 1e-4 (documented, and the same floor for
 both sides). A categorical feature gets one bin per level (plus missing), levels being the union
-of both samples. Reading: < 0.1 stable, 0.1–0.2 minor, >= 0.2 significant.
+of both samples. Reading, with the configured threshold T (``drift_psi_threshold``, 0.2 by
+default, the usual reading): >= T significant (drifted), from T/2 minor, below that stable.
 """
 
 from __future__ import annotations
@@ -81,10 +82,6 @@ class FeatureDrift:
     ks_statistic: float | None
     ks_pvalue: float | None
 
-    @property
-    def band(self) -> str:
-        return "significant" if self.psi >= 0.2 else "minor" if self.psi >= 0.1 else "stable"
-
 
 def feature_drift(
     reference: pd.DataFrame, current: pd.DataFrame, numeric: list[str], categorical: list[str]
@@ -116,6 +113,13 @@ class DriftSummary:
     features: list[FeatureDrift]
     drifted: list[str]
     prediction_ks_pvalue: float
+    psi_threshold: float
+
+    def band(self, drift: FeatureDrift) -> str:
+        """How to read a feature's PSI, judged by the threshold the drift rule uses."""
+        if drift.psi >= self.psi_threshold:
+            return "significant"
+        return "minor" if drift.psi >= self.psi_threshold / 2 else "stable"
 
 
 def summarize_drift(
@@ -130,4 +134,4 @@ def summarize_drift(
     drifts = feature_drift(reference, current, list(NUMERIC_FEATURES), list(CATEGORICAL_FEATURES))
     _, prediction_p = ks_test(reference_scores, current_scores)
     drifted = [d.feature for d in drifts if d.psi >= psi_threshold]
-    return DriftSummary(drifts, drifted, prediction_p)
+    return DriftSummary(drifts, drifted, prediction_p, psi_threshold)

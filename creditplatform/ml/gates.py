@@ -40,7 +40,7 @@ def decide(
     candidate: dict[str, float],
     baseline: dict[str, float],
     champion: dict[str, float] | None,
-    tolerance: float = 0.10,
+    tolerance: float,
 ) -> Decision:
     """Metrics dicts hold roc_auc, brier and ece on the shared test set."""
     auc = candidate["roc_auc"]

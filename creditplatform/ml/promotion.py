@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import duckdb
@@ -36,6 +37,7 @@ from creditplatform.ml.registry import (
     Registry,
     close_orphaned_runs,
     missing_lineage,
+    target_problems,
 )
 from creditplatform.warehouse.audit import (
     AuditRecord,
@@ -48,6 +50,17 @@ from creditplatform.warehouse.audit import (
 
 MOVES_CHAMPION = ("promoted", "rolled_back")
 RECONCILER = "reconciler"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Who asks for a decision, and when: the run, its trigger, the platform's clock, and where
+    warnings about repaired earlier attempts go."""
+
+    run_id: str
+    trigger: str
+    decided_at: datetime
+    warn: Callable[[str], None]
 
 
 def new_attempt_id() -> str:
@@ -253,3 +266,74 @@ def gated_decision(
     test = evaluation.metrics["test"]
     decision = decide(test["candidate"], test["baseline"], test.get("champion"), tolerance)
     return ("promoted" if decision.promote else "rejected"), decision.reasons, decision.as_dict()
+
+
+def reconcile_promotions(
+    registry: Registry, con: duckdb.DuckDBPyConnection, run_id: str, warn: Callable[[str], None]
+) -> None:
+    """``reconcile``, telling ``warn`` about every decision it had to repair."""
+    for repaired in reconcile(registry, con, run_id):
+        warn(f"reconciled v{repaired.version}: {repaired.reasons[-1]}")
+
+
+def promote_candidate(
+    registry: Registry,
+    con: duckdb.DuckDBPyConnection,
+    evaluation: EvaluationInfo,
+    tolerance: float,
+    attempt: Attempt,
+) -> AuditRecord:
+    """The automatic decision on an evaluated candidate: gates, then the journalled switch."""
+    reconcile_promotions(registry, con, attempt.run_id, attempt.warn)
+    candidate = evaluation.candidate
+    before = registry.champion()
+    champion_now = int(before.version) if before else None
+    lineage = missing_lineage(registry.version(candidate.version))
+    decision, reasons, gates = gated_decision(evaluation, champion_now, lineage, tolerance)
+    record = AuditRecord(
+        decided_at=attempt.decided_at, version=candidate.version, decision=decision,
+        trigger=attempt.trigger, reasons=reasons, gates=gates, dagster_run_id=attempt.run_id,
+        data_sha256=candidate.data_sha256, previous_champion=champion_now,
+        champion_after=candidate.version if decision == "promoted" else champion_now,
+        attempt_id=new_attempt_id(),
+    )  # fmt: skip
+    execute(registry, con, record)
+    return record
+
+
+class Refused(Exception):
+    """A manual promotion or rollback the safeguards refused (it is audited as rejected)."""
+
+
+def set_champion_by_hand(
+    registry: Registry,
+    con: duckdb.DuckDBPyConnection,
+    version: int,
+    rollback: bool,
+    reason: str,
+    attempt: Attempt,
+) -> AuditRecord:
+    """A person's decision: no gates, but the target must carry its lineage, hash to its
+    recorded SHA-256 and have been evaluated (``target_problems``); a refusal is audited and
+    raised as ``Refused``."""
+    reconcile_promotions(registry, con, attempt.run_id, attempt.warn)
+    before = registry.champion()
+    previous = int(before.version) if before else None
+    target, problems = target_problems(registry, version)
+    record = AuditRecord(
+        decided_at=attempt.decided_at, version=version,
+        decision="rolled_back" if rollback else "promoted", trigger=attempt.trigger,
+        reasons=[reason], gates={"manual": True, "action": "rollback" if rollback else "promote"},
+        dagster_run_id=attempt.run_id,
+        data_sha256=target.tags.get("data_sha256", "") if target else "",
+        previous_champion=previous, champion_after=version, attempt_id=new_attempt_id(),
+    )  # fmt: skip
+    if problems:
+        refused = replace(
+            record, decision="rejected", champion_after=previous,
+            reasons=[reason, *(f"refused: {p}" for p in problems)],
+        )  # fmt: skip
+        append(con, refused)
+        raise Refused("; ".join(problems))
+    execute(registry, con, record)
+    return record

@@ -61,6 +61,27 @@ class NoChampion(Exception):
     """The registry has no version under the champion alias yet."""
 
 
+_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+def _point_fluent_api(uri: str) -> None:
+    """Point ``mlflow.start_run``/``log_model`` at ``uri`` without touching the environment.
+
+    ``mlflow.set_tracking_uri`` also exports ``MLFLOW_TRACKING_URI``; ``Settings`` reads that
+    variable as the user's choice of store, so after one registry call every later
+    ``load_settings()`` in the process (another data dir, a test) would point at this store.
+    The variables are restored to what the user set.
+    """
+    user = {name: os.environ.get(name) for name in _URI_VARIABLES}
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    for name, value in user.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @dataclass(frozen=True)
 class Registry:
     tracking_uri: str
@@ -82,8 +103,7 @@ class Registry:
             Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(
                 parents=True, exist_ok=True
             )
-        mlflow.set_tracking_uri(self.tracking_uri)
-        mlflow.set_registry_uri(self.tracking_uri)
+        _point_fluent_api(self.tracking_uri)
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
     def experiment_id(self) -> str:

@@ -1,9 +1,12 @@
-"""When drift justifies a retrain (docs/architecture.md §4): every condition must hold (strict AND).
+"""When drift justifies a retrain (docs/architecture.md §4): every condition must hold (strict
+AND).
 
-A feature's PSI >= 0.20, AND prediction drift (KS p-value of current vs reference scores)
-< 0.05, AND at least 50 labelled rows newer than the champion's training window, AND at least
-24 hours since the last drift-triggered retrain. Each condition reports what was observed and
-what was required, so a skip says exactly which condition failed and by how much.
+A feature's PSI at or above the threshold, AND prediction drift (KS p-value of current vs
+reference scores) below its limit, AND enough labelled rows newer than the champion's training
+window, AND the cooldown since the last drift-triggered retrain. The numbers are settings
+(``creditplatform/settings.py``); this module keeps none of its own. Each condition reports what
+was observed and what was required, so a skip says exactly which condition failed and by how
+much.
 """
 
 from __future__ import annotations
@@ -11,26 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from creditplatform.months import add_months
-from creditplatform.settings import Settings
 
 
 @dataclass(frozen=True)
 class RetrainRules:
-    psi_threshold: float = 0.20
-    prediction_pvalue: float = 0.05
-    min_new_labelled_rows: int = 50
-    cooldown_hours: float = 24.0
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> RetrainRules:
-        """The rules as configured (``settings.Settings``): the sensor and the drift page
-        judge with the same numbers."""
-        return cls(
-            psi_threshold=settings.drift_psi_threshold,
-            prediction_pvalue=settings.drift_prediction_pvalue,
-            min_new_labelled_rows=settings.drift_min_new_labelled_rows,
-            cooldown_hours=settings.drift_cooldown_hours,
-        )
+    psi_threshold: float
+    prediction_pvalue: float
+    min_new_labelled_rows: int
+    cooldown_hours: float
 
 
 @dataclass(frozen=True)
@@ -49,7 +40,7 @@ class Condition:
     message: str
 
 
-def evaluate(evidence: DriftEvidence, rules: RetrainRules = RetrainRules()) -> list[Condition]:
+def evaluate(evidence: DriftEvidence, rules: RetrainRules) -> list[Condition]:
     e, r = evidence, rules
     psi_ok = e.max_psi >= r.psi_threshold
     psi = f"max PSI {e.max_psi:.3f} ({e.max_psi_feature}) vs required >= {r.psi_threshold:.2f}"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import pandas as pd
 
 from creditplatform.features.store import STORE
-from creditplatform.ml.splits import SPLITS
+from creditplatform.ml.splits import SPLITS, matured_months
 
 SPLITS_TABLE = "ml.training_splits"
 
@@ -45,3 +47,17 @@ def label_share_by_month(con: duckdb.DuckDBPyConnection) -> pd.Series:
         f"FROM {STORE} GROUP BY month"
     ).df()
     return frame.set_index("month")["share"]
+
+
+def matured_months_if_free(warehouse: Path, minimum_share: float) -> list[str] | None:
+    """Matured months in the feature store, read-only; None while a writer holds the warehouse
+    (a sensor tick must not wait on, or fail because of, a run)."""
+    if not warehouse.exists():
+        return []
+    try:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            return matured_months(label_share_by_month(con), minimum_share)
+    except duckdb.CatalogException:
+        return []  # no feature store yet
+    except duckdb.IOException:
+        return None

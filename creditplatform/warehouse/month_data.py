@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from creditplatform.features.store import STORE
+from creditplatform.features.store import ARCHIVE_PREFIX, STORE
 
 SCORES = "scores.batch_scores"
 DRIFT_TABLE = "monitoring.drift"
@@ -23,12 +23,14 @@ DOWNSTREAM_TABLES = (STORE, SCORES, DRIFT_TABLE)
 
 
 def forget_downstream(con: duckdb.DuckDBPyConnection, month: str, present: set[str]) -> int:
-    """Delete ``month`` from every downstream table in ``present``; return rows deleted.
+    """Delete ``month`` from every downstream table in ``present`` (an archived feature store of
+    an older schema version included); return rows deleted.
 
     Runs inside the caller's transaction, so raw and its derived rows change together.
     """
     deleted = 0
-    for table in DOWNSTREAM_TABLES:
+    archives = sorted(t for t in present if t.startswith(ARCHIVE_PREFIX))
+    for table in (*DOWNSTREAM_TABLES, *archives):
         if table in present:
             deleted += con.execute(f"DELETE FROM {table} WHERE month = ?", [month]).fetchone()[0]
     return deleted

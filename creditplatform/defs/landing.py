@@ -5,11 +5,9 @@ import json
 
 import dagster as dg
 
-from creditplatform.alerts import send_alert
 from creditplatform.defs.jobs import ingest_job
 from creditplatform.defs.partitions import monthly_partitions
-from creditplatform.defs.resources import PlatformPaths
-from creditplatform.settings import load_settings
+from creditplatform.defs.resources import Alerts, Freshness, PlatformPaths
 from creditplatform.warehouse.landing import (
     ingest_retry,
     landing_inventory,
@@ -55,7 +53,9 @@ def _request(month: str, checksum: str, attempt: int) -> dg.RunRequest:
     "whose files' SHA-256 changed is requested again; a month whose last run failed or died "
     "(not on its contracts) is retried a bounded number of times, then alerted.",
 )
-def landing_sensor(context: dg.SensorEvaluationContext, paths: PlatformPaths):
+def landing_sensor(
+    context: dg.SensorEvaluationContext, paths: PlatformPaths, freshness: Freshness, alerts: Alerts
+):
     """The cursor keeps, per month, the file fingerprint, the checksum last requested and the
     retries made for that checksum, and which ignored folders (not a month, or outside the
     partitions) were already alerted, so each is alerted once and never stops a valid month.
@@ -63,7 +63,6 @@ def landing_sensor(context: dg.SensorEvaluationContext, paths: PlatformPaths):
     Hashing gigabytes every tick would be wasteful, so the SHA-256 is recomputed only when a
     file's size or modification time changed; an identical re-drop then requests nothing.
     """
-    settings = load_settings()
     cursor: dict = json.loads(context.cursor) if context.cursor else {}
     inventory = landing_inventory(paths.landing_dir, set(monthly_partitions.get_partition_keys()))
     ignored = inventory.warning()
@@ -72,11 +71,7 @@ def landing_sensor(context: dg.SensorEvaluationContext, paths: PlatformPaths):
         alerted = cursor.setdefault("_ignored_alerted", [])
         fresh = [name for name in inventory.ignored if name not in alerted]
         if fresh:
-            send_alert(
-                settings.reports_dir / "alerts.jsonl",
-                settings.alert_webhook_url,
-                {"kind": "landing_folder_ignored", "folders": fresh, "detail": ignored},
-            )
+            alerts.send({"kind": "landing_folder_ignored", "folders": fresh, "detail": ignored})
             alerted += fresh
     requests = []
     for month in inventory.months:
@@ -92,17 +87,13 @@ def landing_sensor(context: dg.SensorEvaluationContext, paths: PlatformPaths):
         state = cursor[month]
         failed, contract_failed = _last_ingest(context.instance, month)
         retries = state.get("retries", 0)
-        action = ingest_retry(failed, contract_failed, retries, settings.ingest_max_retries)
+        action = ingest_retry(failed, contract_failed, retries, freshness.ingest_max_retries)
         if action == "retry":
             state["retries"] = retries + 1
             requests.append(_request(month, state["sha256"], retries + 1))
         elif action == "give_up" and not state.get("gave_up"):
             state["gave_up"] = True
-            send_alert(
-                settings.reports_dir / "alerts.jsonl",
-                settings.alert_webhook_url,
-                {"kind": "ingest_gave_up", "month": month, "retries": retries},
-            )
+            alerts.send({"kind": "ingest_gave_up", "month": month, "retries": retries})
     context.update_cursor(json.dumps(cursor, sort_keys=True))
     if not requests:
         reason = "no new, changed or retryable complete month in the landing folder"

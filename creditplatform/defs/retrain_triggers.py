@@ -1,0 +1,182 @@
+"""What starts ``retrain_job`` without a person: drift or falling performance, age, and a weekly
+schedule.
+
+The decisions are pure functions (``ml/retrain_rules.py``, ``ml/staleness.py``); these sensors
+gather the evidence from the instance and the warehouse and turn verdicts into run requests.
+"""
+
+import json
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from creditplatform.defs.jobs import retrain_job
+from creditplatform.defs.resources import (
+    Alerts,
+    DriftRules,
+    Freshness,
+    MlflowResource,
+    PlatformPaths,
+    TrainingPolicy,
+)
+from creditplatform.ml.retrain_rules import (
+    DriftEvidence,
+    evaluate,
+    performance_retrain,
+    should_retrain,
+    skip_reason,
+)
+from creditplatform.ml.staleness import StalenessEvidence, StalenessLimits, judge_staleness
+from creditplatform.ml.training_data import matured_months_if_free
+
+DRIFT_REPORT = dg.AssetKey("drift_report")
+RAW_APPLICATION = dg.AssetKey(["raw", "application"])
+TRIGGER = "creditplatform/trigger"
+
+
+def _as_of(record: dg.EventLogRecord) -> float:
+    """When the drift report was made by the platform's clock (its wall time before ``as_of``)."""
+    entry = record.asset_materialization.metadata.get("as_of")
+    return datetime.fromisoformat(entry.value).timestamp() if entry else record.timestamp
+
+
+def _value(metadata: dict, key: str) -> float | None:
+    entry = metadata.get(key)
+    value = getattr(entry, "value", None)
+    return None if value is None or value != value else value
+
+
+def _evidence(record: dg.EventLogRecord, last_retrain_ts: float | None) -> DriftEvidence:
+    metadata = record.asset_materialization.metadata
+    return DriftEvidence(
+        max_psi=_value(metadata, "max_psi"),
+        max_psi_feature=metadata["max_psi_feature"].value,
+        prediction_ks_pvalue=_value(metadata, "prediction_ks_pvalue"),
+        new_labelled_rows=int(_value(metadata, "new_labelled_rows") or 0),
+        hours_since_last_retrain=(
+            None if last_retrain_ts is None else (_as_of(record) - last_retrain_ts) / 3600
+        ),
+    )
+
+
+def _request(trigger: str, key: str, month: str) -> dg.RunRequest:
+    return dg.RunRequest(run_key=key, tags={TRIGGER: trigger, "creditplatform/month": month})
+
+
+def _judge_report(record: dg.EventLogRecord, cursor: dict, rules: DriftRules):
+    """Run requests for one drift report (drift, performance), or the reason for none."""
+    month, metadata = record.asset_materialization.partition, record.asset_materialization.metadata
+    if _value(metadata, "max_psi") is None:
+        return [], f"{month}: no champion to compare with"
+    requests, skipped = [], None
+    evidence = _evidence(record, cursor.get("last_drift_retrain_ts"))
+    conditions = evaluate(evidence, rules.retrain_rules())
+    if should_retrain(conditions):
+        cursor["last_drift_retrain_ts"] = _as_of(record)
+        requests.append(_request("drift", f"drift:{month}:{record.storage_id}", month))
+    else:
+        skipped = f"{month}: {skip_reason(conditions)}"
+    drops = cursor.setdefault("auc_drops", {})
+    drop = _value(metadata, "auc_relative_drop")
+    if drop is not None:
+        drops[month] = drop
+        if performance_retrain(drops, month, rules.performance_relative_drop,
+                               rules.performance_consecutive_months):  # fmt: skip
+            requests.append(_request("performance", f"performance:{month}", month))
+    return requests, skipped
+
+
+@dg.sensor(
+    job=retrain_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="On each new drift_report: retrain when PSI, prediction drift, new labels and "
+    "cooldown all agree (trigger=drift), or when the champion's AUC on matured months has "
+    "dropped for consecutive months (trigger=performance).",
+)
+def drift_retrain_sensor(context: dg.SensorEvaluationContext, drift_rules: DriftRules):
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=DRIFT_REPORT, after_storage_id=cursor.get("after")),
+        limit=200,
+        ascending=True,
+    ).records
+    requests, skips = [], []
+    for record in records:
+        cursor["after"] = record.storage_id
+        found, skipped = _judge_report(record, cursor, drift_rules)
+        requests += found
+        skips += [skipped] if skipped else []
+    context.update_cursor(json.dumps(cursor))
+    if requests:
+        return requests
+    return dg.SkipReason("; ".join(skips) if skips else "no new drift report")
+
+
+def _model_trained_at(instance: dg.DagsterInstance) -> datetime | None:
+    """When the newest candidate was trained, by the platform's clock (``trained_at``)."""
+    event = instance.get_latest_materialization_event(dg.AssetKey("candidate_model"))
+    if event is None:
+        return None
+    entry = event.asset_materialization.metadata.get("trained_at")
+    if entry is not None:
+        return datetime.fromisoformat(entry.value)
+    return datetime.fromtimestamp(event.timestamp, tz=UTC)
+
+
+@dg.sensor(
+    job=retrain_job,
+    # Every minute, so the first model follows within a minute or two of the month that
+    # completes its history (the tick is cheap: instance reads and one small DuckDB query).
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Same numbers as the freshness policies: an overdue (or missing) model is "
+    "retrained (trigger=staleness); an old champion is flagged; an overdue month is an alert.",
+)
+def staleness_sensor(
+    context: dg.SensorEvaluationContext,
+    paths: PlatformPaths,
+    mlflow_tracking: MlflowResource,
+    freshness: Freshness,
+    training: TrainingPolicy,
+    alerts: Alerts,
+):
+    from creditplatform.ml.registry import champion_since
+
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    landed = context.instance.get_materialized_partitions(RAW_APPLICATION)
+    champion = mlflow_tracking.registry().champion()
+    matured = matured_months_if_free(paths.warehouse, training.matured_label_share)
+    evidence = StalenessEvidence(
+        now=paths.now(), latest_landed_month=max(landed) if landed else None,
+        alerted_overdue_month=cursor.get("alerted_month"),
+        champion_version=int(champion.version) if champion else None,
+        champion_since=champion_since(champion) if champion else None,
+        model_trained_at=_model_trained_at(context.instance),
+        matured_months=None if matured is None else len(matured),
+    )  # fmt: skip
+    limits = StalenessLimits(freshness.model_max_age_days, freshness.retire_after_days,
+                             freshness.raw_due_day, training.min_training_months)  # fmt: skip
+    verdict = judge_staleness(evidence, limits)
+    if verdict.overdue_month:
+        alerts.send({"kind": "landing_overdue", "expected_month": verdict.overdue_month,
+                     "latest_month": evidence.latest_landed_month})  # fmt: skip
+        cursor["alerted_month"] = verdict.overdue_month
+    context.update_cursor(json.dumps(cursor))
+    if verdict.retrain_reason:
+        return [dg.RunRequest(
+            run_key=f"staleness:{evidence.now.date().isoformat()}:{evidence.matured_months}",
+            tags={TRIGGER: "staleness", "creditplatform/reason": verdict.retrain_reason},
+        )]  # fmt: skip
+    return dg.SkipReason("; ".join(verdict.notes))
+
+
+weekly_retrain_schedule = dg.ScheduleDefinition(
+    name="weekly_retrain_schedule",
+    job=retrain_job,
+    cron_schedule="0 0 * * 0",
+    execution_timezone="UTC",
+    tags={TRIGGER: "schedule"},
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Retrain every Sunday 00:00 UTC, whatever the monitors say.",
+)

@@ -1,0 +1,183 @@
+"""One month's drift report: the month's features and champion scores against the champion's
+drift reference (its training rows of its newest in-time months), the month's AUC once its
+outcomes are in, the retrain rule's verdict, the page and JSON under ``reports/drift/<month>/``
+and the month's row in ``monitoring.drift``.
+
+Our PSI/KS on every row decide; the page (``ml/drift_page.py``) leads with that verdict and
+Evidently draws the same numbers below it. The drift sensor acts on the numbers this returns
+(through the asset's metadata). No Dagster import.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mlflow.entities.model_registry import ModelVersion
+
+from creditplatform.features.store import STORE, Connect, NoFeatures
+from creditplatform.ml import drift_page as page
+from creditplatform.ml.drift import DriftSummary, summarize_drift
+from creditplatform.ml.lineage import frame_sha256
+from creditplatform.ml.metrics import classification_metrics
+from creditplatform.ml.model import predict_pd
+from creditplatform.ml.policies import MetricPolicy
+from creditplatform.ml.registry import Registry, load_verified
+from creditplatform.ml.retrain_rules import DriftEvidence, RetrainRules, evaluate, should_retrain
+from creditplatform.ml.training_data import load_split
+from creditplatform.months import reference_months
+from creditplatform.warehouse.monitoring import (
+    cached_reference_scores,
+    hours_since_drift_retrain,
+    record_drift,
+    store_reference_scores,
+)
+
+
+@dataclass(frozen=True)
+class DriftPolicy:
+    """What drift is measured against and judged by (from the ``drift_rules`` resource)."""
+
+    rules: RetrainRules
+    reference_months: int
+    matured_label_share: float
+    metrics: MetricPolicy
+
+
+@dataclass(frozen=True)
+class MonthDrift:
+    verdict: page.Verdict
+    summary: DriftSummary
+    new_labelled_rows: int
+    champion_test_auc: float | None
+    now: datetime  # the platform's clock: the drift sensor's cooldown is measured in it
+    statistics_seconds: float
+    page: Path
+    shown_features: list[str]
+    html_rows: int
+
+    @property
+    def within_limits(self) -> bool:
+        return not self.verdict.drifted_features and not self.verdict.prediction_drift
+
+
+def _month_auc(current, scores, policy: DriftPolicy, champion_auc: float | None):
+    """The month's AUC under the champion and its drop relative to the champion's test AUC,
+    once (nearly) every outcome is in and both classes are present; (None, None) before."""
+    labelled = current["TARGET"].notna()
+    if (
+        labelled.mean() < policy.matured_label_share
+        or current.loc[labelled, "TARGET"].nunique() < 2
+    ):
+        return None, None
+    auc = classification_metrics(
+        current.loc[labelled, "TARGET"].to_numpy(int), scores[labelled.to_numpy()],
+        policy.metrics.policy_threshold, policy.metrics.precision_at_k_share,
+    )["roc_auc"]  # fmt: skip
+    return auc, (champion_auc - auc) / champion_auc if champion_auc else None
+
+
+def report_month(
+    connect: Connect,
+    registry: Registry,
+    champion: ModelVersion,
+    month: str,
+    policy: DriftPolicy,
+    reports_dir: Path,
+    now: datetime,
+) -> MonthDrift:
+    started = time.perf_counter()
+    model = load_verified(registry, champion)
+    window = champion.tags.get("window", "").split(",")
+    version = int(champion.version)
+    months = reference_months(window, policy.reference_months)
+    with connect() as con:
+        reference = load_split(con, champion.tags["data_sha256"], "train")
+        reference = reference[reference["month"].isin(months)].reset_index(drop=True)
+        # Keyed by the rows as they are now, so a rebuilt feature month is never served stale
+        # scores.
+        reference_sha = frame_sha256(reference)
+        ref_scores = cached_reference_scores(con, version, reference_sha)
+        current = con.execute(f"SELECT * FROM {STORE} WHERE month = ?", [month]).df()
+        new_labelled = con.execute(
+            f"SELECT count(TARGET) FROM {STORE} WHERE month > ? AND month <= ?",
+            [max(window), month],
+        ).fetchone()[0]
+        since_retrain = hours_since_drift_retrain(con, now)
+    if current.empty:
+        raise NoFeatures(f"no features for {month} in {STORE}")
+    fresh_reference = ref_scores is None
+    if fresh_reference:
+        ref_scores = predict_pd(model, reference)
+    cur_scores = predict_pd(model, current)
+    summary = summarize_drift(
+        reference, current, ref_scores, cur_scores, policy.rules.psi_threshold
+    )
+    top = summary.features[0]
+    champion_auc = registry.client().get_run(champion.run_id).data.metrics.get("test_roc_auc")
+    month_auc, auc_drop = _month_auc(current, cur_scores, policy, champion_auc)
+    evidence = DriftEvidence(top.psi, top.feature, summary.prediction_ks_pvalue,
+                             int(new_labelled), since_retrain)  # fmt: skip
+    conditions = evaluate(evidence, policy.rules)
+    stats_seconds = time.perf_counter() - started
+    verdict = page.Verdict(
+        month=month, champion_version=version, reference_months=months,
+        reference_rows=len(reference), current_rows=len(current), max_psi=top.psi,
+        max_psi_feature=top.feature, drifted_features=summary.drifted,
+        psi_threshold=policy.rules.psi_threshold,
+        prediction_ks_pvalue=summary.prediction_ks_pvalue,
+        prediction_pvalue=policy.rules.prediction_pvalue,
+        retrain=should_retrain(conditions), retrain_reasons=[c.message for c in conditions],
+        features_total=len(summary.features), month_auc=month_auc, auc_relative_drop=auc_drop,
+    )  # fmt: skip
+    out_dir = reports_dir / "drift" / month
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shown, html_rows = page.write_drift_page(
+        out_dir / "report.html", verdict, summary.features, (reference, ref_scores),
+        (current, cur_scores),
+    )  # fmt: skip
+    found = MonthDrift(verdict, summary, int(new_labelled), champion_auc, now, stats_seconds,
+                       out_dir / "report.html", shown, html_rows)  # fmt: skip
+    (out_dir / "drift.json").write_text(json.dumps(_payload(found), indent=2))
+    with connect() as con:
+        if fresh_reference:
+            store_reference_scores(con, version, reference_sha, ref_scores)
+        record_drift(con, _drift_row(found))
+    return found
+
+
+def _evidence(found: MonthDrift) -> dict:
+    v = found.verdict
+    return {"max_psi": v.max_psi, "max_psi_feature": v.max_psi_feature,
+            "prediction_ks_pvalue": v.prediction_ks_pvalue,
+            "new_labelled_rows": found.new_labelled_rows}  # fmt: skip
+
+
+def _payload(found: MonthDrift) -> dict:
+    """``drift.json``: what the page shows, as data."""
+    v, summary = found.verdict, found.summary
+    return {
+        "month": v.month, "champion_version": v.champion_version,
+        "reference_rows": v.reference_rows, "current_rows": v.current_rows,
+        "html_sample_rows": found.html_rows, "html_features": found.shown_features,
+        "drifted_features": v.drifted_features, "month_auc": v.month_auc,
+        "champion_test_auc": found.champion_test_auc, "auc_relative_drop": v.auc_relative_drop,
+        **_evidence(found),
+        "features": [d.__dict__ | {"band": summary.band(d)} for d in summary.features],
+    }  # fmt: skip
+
+
+def _drift_row(found: MonthDrift) -> dict:
+    """The month's row of ``monitoring.drift`` (column order of the table)."""
+    v = found.verdict
+    return {
+        "month": v.month, "computed_at": datetime.now(UTC), "champion_version": v.champion_version,
+        "max_psi": v.max_psi, "max_psi_feature": v.max_psi_feature,
+        "drifted_features": json.dumps(v.drifted_features),
+        "prediction_ks_pvalue": v.prediction_ks_pvalue,
+        "new_labelled_rows": found.new_labelled_rows, "month_auc": v.month_auc,
+        "auc_relative_drop": v.auc_relative_drop, "retrain_evidence": json.dumps(_evidence(found)),
+    }  # fmt: skip
