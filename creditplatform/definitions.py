@@ -52,8 +52,9 @@ PERSONAL_DATA_GROUPS = {"raw", "features", "scoring"}
 
 def platform_resources(settings: Settings) -> dict:
     """Every resource, keyed as the assets and sensors name their parameters."""
+    paths = PlatformPaths.from_settings(settings)
     return {
-        "paths": PlatformPaths.from_settings(settings),
+        "paths": paths,
         "warehouse": Warehouse(database=str(settings.warehouse_path)),
         "mlflow_tracking": MlflowResource.from_settings(settings),
         "training": TrainingPolicy.from_settings(settings),
@@ -62,7 +63,9 @@ def platform_resources(settings: Settings) -> dict:
         "drift_rules": DriftRules.from_settings(settings),
         "feature_quality": FeatureQuality.from_settings(settings),
         "freshness": Freshness.from_settings(settings),
-        "alerts": Alerts.from_settings(settings),
+        "alerts": Alerts(
+            alerts_file=str(paths.alerts_file), alert_webhook_url=settings.alert_webhook_url
+        ),
         # Records between assets as JSON, never pickle (see JsonIOManager).
         "io_manager": JsonIOManager(base_dir=str(settings.dagster_storage_dir / "records")),
     }

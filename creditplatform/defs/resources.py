@@ -71,6 +71,10 @@ class PlatformPaths(FromSettings):
     def reports_dir(self) -> Path:
         return Path(self.data_dir) / "reports"
 
+    @property
+    def alerts_file(self) -> Path:
+        return self.reports_dir / "alerts.jsonl"
+
     def now(self) -> datetime:
         """The platform's clock for this data dir (``creditplatform.clock``)."""
         return clock.now(Path(self.data_dir))
@@ -149,21 +153,15 @@ class Freshness(FromSettings):
     ingest_max_retries: int
 
 
-class Alerts(FromSettings):
+class Alerts(dg.ConfigurableResource):
     """Every alert is appended to ``<data dir>/reports/alerts.jsonl`` and POSTed to the webhook
     when one is set (``creditplatform.alerts``)."""
 
-    data_dir: str
+    alerts_file: str
     alert_webhook_url: str
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Self:
-        return cls(data_dir=str(settings.data_dir), alert_webhook_url=settings.alert_webhook_url)
-
     def send(self, alert: dict) -> dict:
-        return send_alert(
-            Path(self.data_dir) / "reports" / "alerts.jsonl", self.alert_webhook_url, alert
-        )
+        return send_alert(Path(self.alerts_file), self.alert_webhook_url, alert)
 
 
 class Warehouse(DuckDBResource):

@@ -9,7 +9,7 @@ while a model fits. No Dagster import.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -160,7 +160,6 @@ class Evaluated:
     report: ev.Report
     files: dict[str, Path]
     experiment_id: str
-    facts: dict = field(default_factory=dict)
 
 
 def evaluate_candidate(
@@ -219,4 +218,4 @@ def evaluate_candidate(
         candidate, int(champion.version) if champion else None, report.metrics, str(out_dir)
     )
     experiment_id = client.get_run(candidate.mlflow_run_id).info.experiment_id
-    return Evaluated(info, report, files, experiment_id, facts)
+    return Evaluated(info, report, files, experiment_id)
