@@ -14,11 +14,13 @@ RUN_MONTHS ?= 18
 RUN_APPLICATIONS ?= 4000
 RUN_SCENARIO ?= income_shift
 
-.PHONY: help venv run ui test test-slow test-all lint bench bench-small clean
+.PHONY: help venv run ui stop test test-slow test-all lint bench bench-small clean
 
 help:
 	@echo "make run    generate data and run the pipeline end to end (rebuilds data/ from scratch)"
 	@echo "make ui     dagster dev on 127.0.0.1:3000"
+	@echo "make run PROFILE=production / make ui PROFILE=production  the same on PostgreSQL,"
+	@echo "           an MLflow server and DuckLake (make stop PROFILE=production stops them)"
 	@echo "make test   the fast tier: unit and integration tests (a few minutes)"
 	@echo "make test-slow  the slow tier: kill -9, daemon, browser, demo and lifecycle runs"
 	@echo "make test-all   both tiers"
@@ -34,12 +36,32 @@ $(VENV)/.synced: pyproject.toml uv.lock
 
 venv: $(VENV)/.synced
 
+# PROFILE=production runs the same commands on the production topology (README "Production"):
+# deploy/production/stack.sh starts PostgreSQL and an MLflow server, Dagster's instance is
+# deploy/production/dagster.yaml, the warehouse is DuckLake. `make stop PROFILE=production`
+# stops the stack.
+PROFILE ?= local
+STACK := deploy/production/stack.sh
+
 run: venv
+ifeq ($(PROFILE),production)
+	$(STACK) reset >/dev/null
+	eval "$$($(STACK) start)" && $(VENV)/bin/creditplatform demo --months $(RUN_MONTHS) \
+	  --applications-per-month $(RUN_APPLICATIONS) --scenario $(RUN_SCENARIO)
+else
 	$(VENV)/bin/creditplatform demo --reset --months $(RUN_MONTHS) --applications-per-month $(RUN_APPLICATIONS) --scenario $(RUN_SCENARIO)
+endif
 
 ui: venv
+ifeq ($(PROFILE),production)
+	eval "$$($(STACK) start)" && $(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+else
 	mkdir -p $(CREDITPLATFORM_DAGSTER_STORAGE)
 	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+endif
+
+stop: venv
+	$(STACK) stop
 
 # Two xdist workers on 2 cores; each worker's native thread pools are pinned to one thread so
 # they do not oversubscribe the machine.
@@ -60,6 +82,7 @@ bench: venv
 	$(VENV)/bin/python -m benchmarks.drift_speed --applications-per-month 25000
 	$(VENV)/bin/python -m benchmarks.ingest_speed --applications-per-month 25626
 	$(VENV)/bin/python -m benchmarks.serving --applications-per-month 3000
+	$(VENV)/bin/python -m benchmarks.concurrency --months 4 --applications-per-month 25626
 	$(VENV)/bin/python -m benchmarks.summary
 
 # The same harness at 1/20 of the applications (6 months, one drift scenario), so it stays
@@ -72,6 +95,8 @@ bench-small: venv
 	  --name ingest_speed_small
 	$(VENV)/bin/python -m benchmarks.serving --applications-per-month 1000 --requests 60 \
 	  --seconds 30 --batch-size 300 --name serving_small
+	$(VENV)/bin/python -m benchmarks.concurrency --months 3 --applications-per-month 1000 \
+	  --name concurrency_small
 	$(VENV)/bin/python -m benchmarks.summary --suffix _small
 
 lint: venv

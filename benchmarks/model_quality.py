@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 
-import duckdb
 import pandas as pd
 
 from creditplatform.settings import Settings
@@ -26,7 +25,7 @@ def oracle_comparison(settings: Settings, version: int) -> dict:
     data_sha256 = report["context"]["data SHA-256"]
     truth = pd.concat(pd.read_parquet(p) for p in sorted(settings.truth_dir.glob("*.parquet")))
     out: dict = {"rows": {}, "candidate": {}, "oracle": {}, "gap": {}}
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with settings.warehouse.connect(read_only=True) as con:
         for split in ("test", "oot"):
             rows = load_split(con, data_sha256, split)[["SK_ID_CURR", "TARGET"]]
             joined = rows.merge(truth[["SK_ID_CURR", "TRUE_PD"]], on="SK_ID_CURR")

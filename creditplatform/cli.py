@@ -244,12 +244,11 @@ def _month_statuses(instance, settings) -> tuple[list[str], dict[str, dict[str, 
 def _month_facts(settings, registry, month: str, seen: int) -> tuple[float | None, list[str], str]:
     """The month's max PSI, the decisions made since ``seen`` and why drift persists (if it
     does), for the demo's timeline."""
-    import duckdb
 
     from creditplatform.months import reference_months
     from creditplatform.status import describe_episode, drift_episode, warehouse_facts
 
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with settings.warehouse.connect(read_only=True) as con:
         history, _, drift = warehouse_facts(con)
     psi = next((row["max_psi"] for row in drift if row["month"] == month), None)
     decisions = [f"v{d['version']} {d['decision']} ({d['trigger']})" for d in history[seen:]]
@@ -271,6 +270,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from creditplatform.warehouse.landing import land_month
 
     settings = load_settings()
+    if args.reset and settings.production:
+        _say(
+            "--reset clears the data dir only: on the production profile the lake catalog, "
+            "MLflow and Dagster databases would still name its files. Start from new databases "
+            "(make run PROFILE=production does) and run the demo without --reset."
+        )
+        return 2
     if args.reset:
         reset_data_dir(settings)
     elif (settings.data_dir / "landing").exists():

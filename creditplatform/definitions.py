@@ -12,6 +12,7 @@ from creditplatform.defs.drift import drift_report
 from creditplatform.defs.features import feature_store
 from creditplatform.defs.freshness import landing_due, model_age
 from creditplatform.defs.jobs import ingest_job, retrain_job, score_job
+from creditplatform.defs.lake_maintenance import lake_maintenance_job, lake_maintenance_schedule
 from creditplatform.defs.landing import landing_sensor
 from creditplatform.defs.manual_promotion import manual_promotion_job
 from creditplatform.defs.raw import raw_tables
@@ -55,7 +56,7 @@ def platform_resources(settings: Settings) -> dict:
     paths = PlatformPaths.from_settings(settings)
     return {
         "paths": paths,
-        "warehouse": Warehouse(database=str(settings.warehouse_path)),
+        "warehouse": Warehouse.from_settings(settings),
         "mlflow_tracking": MlflowResource.from_settings(settings),
         "training": TrainingPolicy.from_settings(settings),
         "scoring_policy": ScoringPolicy.from_settings(settings),
@@ -106,11 +107,14 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         warnings.simplefilter("ignore", dg.BetaWarning)
         assets = dg.with_source_code_references(assets)
     resources = platform_resources(settings)
+    # Only a DuckLake warehouse needs housekeeping (production profile).
+    lake_jobs = [lake_maintenance_job] if settings.production else []
+    lake_schedules = [lake_maintenance_schedule] if settings.production else []
     return dg.Definitions(
         assets=dg.map_asset_specs(_policy(resources["freshness"]), assets),
         asset_checks=[training_data_unchanged],
-        jobs=[ingest_job, retrain_job, score_job, manual_promotion_job],
-        schedules=[weekly_retrain_schedule],
+        jobs=[ingest_job, retrain_job, score_job, manual_promotion_job, *lake_jobs],
+        schedules=[weekly_retrain_schedule, *lake_schedules],
         sensors=[
             landing_sensor,
             drift_retrain_sensor,

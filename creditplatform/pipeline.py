@@ -15,7 +15,9 @@ import dagster as dg
 from creditplatform.defs.resources import WAREHOUSE_POOL
 from creditplatform.settings import Settings
 
-STATE_DIRS = ("incoming", "landing", "truth", "mlflow", "reports", "dagster", "logs", "serving")
+STATE_DIRS = (
+    "incoming", "landing", "truth", "mlflow", "reports", "dagster", "logs", "serving", "lake",
+)  # fmt: skip
 STATE_FILES = ("warehouse.duckdb", "warehouse.duckdb.wal", "clock.json")
 
 
@@ -37,9 +39,12 @@ def pool_holders(instance: dg.DagsterInstance, pool: str = WAREHOUSE_POOL) -> li
 
 
 def failure_messages(result: dg.ExecuteInProcessResult) -> list[tuple[str, str]]:
-    """(step, message) per failed step: a ``Failure``'s description, else the error's text."""
+    """(step, message) per failed step: a ``Failure``'s description, else the error's text;
+    a run that failed outside any step (e.g. while claiming its pool slot) gives its own."""
     found = []
     for event in result.all_events:
+        if event.is_run_failure and not found:
+            found.append(("run", event.message or "failed"))
         if not event.is_step_failure:
             continue
         data = event.step_failure_data

@@ -10,8 +10,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
+from urllib.parse import quote
+
+from creditplatform.warehouse.engine import WarehouseLocation
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+PROFILES = ("local", "production")
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,65 @@ class Settings:
     serve_reload_seconds: float = 30.0
     serve_reason_codes: int = 4
     serve_request_log: bool = True
+    # Deployment profile (README "Production"): "local" keeps everything embedded (a DuckDB
+    # file, SQLite-backed Dagster and MLflow); "production" puts the warehouse on DuckLake
+    # (PostgreSQL catalog + Parquet under lake_data_path) and MLflow on PostgreSQL, and
+    # deploy/production/dagster.yaml puts Dagster on PostgreSQL. One server, three databases.
+    profile: str = "local"
+    postgres_host: str = "127.0.0.1"
+    postgres_port: int = 5432
+    postgres_user: str = "creditplatform"
+    postgres_password: str = ""
+    postgres_lake_db: str = "creditplatform_lake"
+    postgres_mlflow_db: str = "creditplatform_mlflow"
+    postgres_dagster_db: str = "creditplatform_dagster"
+    # Shared storage every worker mounts (production): the lake's Parquet files and MLflow's
+    # artifacts. Empty means under the data dir.
+    lake_data_path: str = ""
+    mlflow_artifact_root: str = ""
+    # Lake housekeeping (daily, production): snapshots younger than this stay for time travel.
+    lake_snapshot_retention_days: float = 7.0
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise ValueError(
+                f"CREDITPLATFORM_PROFILE={self.profile!r}: expected one of {', '.join(PROFILES)}"
+            )
+
+    @property
+    def production(self) -> bool:
+        return self.profile == "production"
+
+    def postgres_conninfo(self, database: str) -> str:
+        """libpq key/value string (the DuckLake catalog and psycopg2 take this form)."""
+        parts = {"host": self.postgres_host, "port": self.postgres_port}
+        parts |= {"user": self.postgres_user, "dbname": database}
+        if self.postgres_password:
+            parts["password"] = self.postgres_password
+        return " ".join(f"{k}={v}" for k, v in parts.items())
+
+    def postgres_url(self, database: str) -> str:
+        """SQLAlchemy URL naming psycopg2: under SQLAlchemy 2.1 a bare ``postgresql://`` means
+        psycopg 3, which breaks Dagster's event notifications."""
+        login = quote(self.postgres_user, safe="")
+        if self.postgres_password:
+            login += ":" + quote(self.postgres_password, safe="")
+        host = f"{self.postgres_host}:{self.postgres_port}"
+        return f"postgresql+psycopg2://{login}@{host}/{database}"
+
+    @property
+    def warehouse(self) -> WarehouseLocation:
+        if not self.production:
+            return WarehouseLocation(self.warehouse_path)
+        return WarehouseLocation(
+            self.warehouse_path,
+            self.postgres_conninfo(self.postgres_lake_db),
+            self.lake_data_path or str(self.data_dir / "lake"),
+        )
+
+    @property
+    def mlflow_artifacts(self) -> Path:
+        return Path(self.mlflow_artifact_root or self.mlflow_dir / "artifacts")
 
     @property
     def landing_dir(self) -> Path:
@@ -100,7 +163,12 @@ class Settings:
 
     @property
     def mlflow_tracking_uri(self) -> str:
-        return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
+        """``MLFLOW_TRACKING_URI`` (a tracking server) if set, else the profile's store."""
+        if os.environ.get("MLFLOW_TRACKING_URI"):
+            return os.environ["MLFLOW_TRACKING_URI"]
+        if self.production:
+            return self.postgres_url(self.postgres_mlflow_db)
+        return f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
 
     @property
     def reports_dir(self) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +13,7 @@ from creditplatform import clock
 from creditplatform.months import expected_latest_month, reference_months
 from creditplatform.settings import Settings
 from creditplatform.warehouse.audit import history
+from creditplatform.warehouse.engine import retry_while_locked
 from creditplatform.warehouse.ingest import warehouse_tables
 
 if TYPE_CHECKING:  # the registry imports MLflow; the sensors read this module
@@ -58,15 +58,7 @@ def connect_when_free(
 
     Raises the last ``duckdb.IOException`` once ``wait_seconds`` have passed.
     """
-    deadline, delay = time.monotonic() + wait_seconds, 0.1
-    while True:
-        try:
-            return duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException:
-            if time.monotonic() + delay > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
+    return retry_while_locked(lambda: duckdb.connect(str(path), read_only=read_only), wait_seconds)
 
 
 def warehouse_facts(con: duckdb.DuckDBPyConnection) -> tuple[list[dict], list[str], list[dict]]:
@@ -183,9 +175,9 @@ def status(
     now = now or clock.now(settings.data_dir)
     decisions, months, drift, reconciled = [], [], [], []
     warehouse = "absent"
-    if settings.warehouse_path.exists():
+    if settings.warehouse.exists():
         try:
-            with connect_when_free(settings.warehouse_path, WAREHOUSE_WAIT_SECONDS) as con:
+            with settings.warehouse.connect(wait_seconds=WAREHOUSE_WAIT_SECONDS) as con:
                 reconciled = [r.reasons[-1] for r in reconcile(registry, con)]
                 decisions, months, drift = warehouse_facts(con)
             warehouse = "ok"

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
 
+from creditplatform import local_postgres
 from creditplatform.cli import main
 from creditplatform.definitions import build_definitions
-from creditplatform.settings import REPO_ROOT, load_settings
+from creditplatform.settings import REPO_ROOT, Settings, load_settings
 from creditplatform.synthetic.generate import GenerateOptions, generate_history
 from creditplatform.warehouse.ingest import ingest_month
 from creditplatform.warehouse.landing import land_month
@@ -104,3 +109,43 @@ def platform_base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
         assert main(["score", "--month", "2024-02"]) == 0
         assert run_drift_report("2024-02").success
     return data, source / "landing"
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[local_postgres.Cluster]:
+    """A throwaway PostgreSQL server (Debian's package) for this test session, on 127.0.0.1 at
+    a free port, stopped by its pid. Skipped where PostgreSQL is not installed, except in CI
+    (``.ci/run`` installs it), where a missing server must fail the build instead."""
+    try:
+        local_postgres.server_bindir()
+    except local_postgres.NoPostgres as missing:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(missing))
+    # Not under pytest's temp root: that is private to root, and the server runs as `postgres`.
+    directory = Path(tempfile.mkdtemp(prefix="creditplatform-postgres-"))
+    cluster = local_postgres.start(directory)
+    yield cluster
+    cluster.stop()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def production(
+    postgres_cluster: local_postgres.Cluster, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    """This test's process (and its children) on the production profile: new databases for
+    the lake catalog, MLflow and Dagster on the session's server, Dagster's production
+    instance (deploy/production), and the data dir of ``_isolated_data_dir``."""
+    names = {}
+    for part in ("lake", "mlflow", "dagster"):
+        names[part] = f"t{uuid.uuid4().hex[:12]}_{part}"
+        postgres_cluster.create_database(names[part])
+    monkeypatch.setenv("CREDITPLATFORM_PROFILE", "production")
+    monkeypatch.setenv("CREDITPLATFORM_POSTGRES_HOST", postgres_cluster.host)
+    monkeypatch.setenv("CREDITPLATFORM_POSTGRES_PORT", str(postgres_cluster.port))
+    monkeypatch.setenv("CREDITPLATFORM_POSTGRES_USER", local_postgres.SUPERUSER)
+    for part, name in names.items():
+        monkeypatch.setenv(f"CREDITPLATFORM_POSTGRES_{part.upper()}_DB", name)
+    monkeypatch.setenv("DAGSTER_HOME", str(REPO_ROOT / "deploy" / "production"))
+    return load_settings()

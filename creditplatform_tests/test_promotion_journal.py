@@ -1,5 +1,6 @@
 """The promotion journal and reconciler on a real MLflow registry (SQLite in a temp dir) and a
-real DuckDB audit trail: compensation when the audit write fails, repair of pending attempts,
+real DuckDB audit trail (the crash repairs also on PostgreSQL-backed MLflow and a DuckLake
+audit trail): compensation when the audit write fails, repair of pending attempts,
 champions moved outside the platform, the manual target checks and the stale-evaluation
 refusal. Models are tiny real scikit-learn estimators, registered the way the platform does.
 """
@@ -37,6 +38,7 @@ from creditplatform.ml.registry import (
     register,
     target_problems,
 )
+from creditplatform.settings import Settings, load_settings
 from creditplatform.warehouse.audit import AuditRecord, ensure_audit, history, pending_attempts
 
 LINEAGE = {
@@ -46,22 +48,35 @@ LINEAGE = {
 }  # fmt: skip
 
 
-@pytest.fixture
-def registry(_isolated_data_dir: Path) -> Registry:
-    return Registry(
-        f"sqlite:///{_isolated_data_dir / 'mlflow' / 'mlflow.db'}",
-        _isolated_data_dir / "mlflow" / "artifacts",
-        "journal-test",
-        "journal-pd",
-    )
+@pytest.fixture(params=["local"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Which profile's stores the journal runs on; the crash-repair tests also run on the
+    production profile's PostgreSQL-backed MLflow and DuckLake audit trail."""
+    return request.param
 
 
 @pytest.fixture
-def con(_isolated_data_dir: Path):
-    _isolated_data_dir.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(_isolated_data_dir / "w.duckdb")) as connection:
+def settings(backend: str, request: pytest.FixtureRequest, _isolated_data_dir: Path) -> Settings:
+    if backend == "production":
+        return request.getfixturevalue("production")
+    return load_settings()
+
+
+@pytest.fixture
+def registry(settings: Settings) -> Registry:
+    base = Registry.for_settings(settings)
+    return dataclasses.replace(base, experiment="journal-test", model_name="journal-pd")
+
+
+@pytest.fixture
+def con(settings: Settings):
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with settings.warehouse.connect() as connection:
         ensure_audit(connection)
         yield connection
+
+
+BOTH_PROFILES = pytest.mark.parametrize("backend", ["local", "production"], indirect=True)
 
 
 def _model(registry: Registry, seed: int, tags: dict | None = None, evaluated: bool = True):
@@ -110,6 +125,7 @@ def _refuse_promoted_rows(con) -> None:
     )
 
 
+@BOTH_PROFILES
 def test_promotion_is_journaled_then_audited(registry, con):
     v1 = _model(registry, 1)
     execute(registry, con, _record(v1, "promoted", None))
@@ -149,6 +165,7 @@ def test_first_champion_is_removed_when_its_audit_fails(registry, con):
     assert [r["decision"] for r in history(con)] == ["failed"]
 
 
+@BOTH_PROFILES
 def test_reconcile_completes_a_promotion_whose_process_died_after_the_switch(registry, con):
     v1 = _model(registry, 1)
     execute(registry, con, _record(v1, "promoted", None))
@@ -167,6 +184,7 @@ def test_reconcile_completes_a_promotion_whose_process_died_after_the_switch(reg
     assert reconcile(registry, con) == []  # idempotent
 
 
+@BOTH_PROFILES
 def test_reconcile_fails_an_attempt_that_died_before_the_switch(registry, con):
     v1 = _model(registry, 1)
     execute(registry, con, _record(v1, "promoted", None))
@@ -182,6 +200,7 @@ def test_reconcile_fails_an_attempt_that_died_before_the_switch(registry, con):
         registry.client().get_model_version_by_alias(registry.model_name, "challenger")
 
 
+@BOTH_PROFILES
 def test_reconcile_records_a_lost_rejection(registry, con):
     v1 = _model(registry, 1)
     execute(registry, con, _record(v1, "promoted", None))
@@ -193,6 +212,7 @@ def test_reconcile_records_a_lost_rejection(registry, con):
     assert [(w.version, w.decision, w.champion_after) for w in written] == [(v2, "rejected", v1)]
 
 
+@BOTH_PROFILES
 def test_champion_moved_outside_the_platform_is_recorded_or_rolled_back(registry, con):
     v1 = _model(registry, 1)
     execute(registry, con, _record(v1, "promoted", None))

@@ -15,8 +15,9 @@ import pytest
 
 from creditplatform.defs.partitions import monthly_partitions
 from creditplatform.defs.raw import check_names, raw_key, raw_tables
-from creditplatform.defs.resources import PlatformPaths, Warehouse
+from creditplatform.defs.resources import Warehouse
 from creditplatform.homecredit import TABLES
+from creditplatform_tests.conftest import resources_at
 from creditplatform_tests.landing_cases import BAD
 
 MONTH = "2024-01"
@@ -25,9 +26,9 @@ MONTH = "2024-01"
 @dg.asset(
     deps=[raw_key("application"), raw_key("bureau_balance")], partitions_def=monthly_partitions
 )
-def downstream_reader(context: dg.AssetExecutionContext, paths: PlatformPaths):
+def downstream_reader(context: dg.AssetExecutionContext, warehouse: Warehouse):
     """Stands for every later asset: reads the published month from the warehouse."""
-    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+    with warehouse.location().connect(read_only=True) as con:
         rows = con.execute(
             "SELECT count(*) FROM raw.application WHERE month = ?", [context.partition_key]
         ).fetchone()[0]
@@ -39,10 +40,7 @@ def run_month(data_dir: Path, month: str = MONTH) -> dg.ExecuteInProcessResult:
         [raw_tables, downstream_reader],
         partition_key=month,
         instance=dg.DagsterInstance.ephemeral(),
-        resources={
-            "paths": PlatformPaths(data_dir=str(data_dir)),
-            "warehouse": Warehouse(database=str(data_dir / "warehouse.duckdb")),
-        },
+        resources={key: resources_at(data_dir)[key] for key in ("paths", "warehouse")},
         raise_on_error=False,
     )
 

@@ -28,6 +28,7 @@ from creditplatform.ml.policies import MetricPolicy, SplitPolicy
 from creditplatform.ml.records import decode_record, encode_record
 from creditplatform.ml.retrain_rules import RetrainRules
 from creditplatform.settings import Settings
+from creditplatform.warehouse.engine import WarehouseLocation
 
 if TYPE_CHECKING:
     from creditplatform.ml.registry import Registry
@@ -62,10 +63,6 @@ class PlatformPaths(FromSettings):
     @property
     def landing_dir(self) -> Path:
         return Path(self.data_dir) / "landing"
-
-    @property
-    def warehouse(self) -> Path:
-        return Path(self.data_dir) / "warehouse.duckdb"
 
     @property
     def reports_dir(self) -> Path:
@@ -165,14 +162,41 @@ class Alerts(dg.ConfigurableResource):
 
 
 class Warehouse(DuckDBResource):
-    """The DuckDB warehouse, opened through dagster-duckdb (it backs off on lock errors).
+    """The warehouse (``creditplatform.warehouse.engine``): the local DuckDB file opened
+    through dagster-duckdb (it backs off on lock errors), or, with ``lake_catalog`` set, the
+    production DuckLake lake (``database`` is then unused).
 
     The library's context manager does not close the connection when the body raises; a
     connection left to the garbage collector would keep DuckDB's file lock, so we close it.
     """
 
+    lake_catalog: str
+    lake_data_path: str
+    lake_snapshot_retention_days: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        location = settings.warehouse
+        return cls(
+            database=str(location.path),
+            lake_catalog=location.lake_catalog,
+            lake_data_path=location.lake_data_path,
+            lake_snapshot_retention_days=settings.lake_snapshot_retention_days,
+        )
+
+    def location(self) -> WarehouseLocation:
+        return WarehouseLocation(Path(self.database), self.lake_catalog, self.lake_data_path)
+
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        location = self.location()
+        if location.is_lake:
+            con = location.connect()
+            try:
+                yield con
+            finally:
+                con.close()
+            return
         Path(self.database).parent.mkdir(parents=True, exist_ok=True)
         with super().get_connection() as con:
             try:
@@ -224,21 +248,28 @@ class MlflowResource(dg.ConfigurableResource):
     registered_model: str
     ui_url: str
     dagster_ui_url: str
+    # Where the champion lock is held (production: the lake's catalog database).
+    lock_catalog: str
 
     def registry(self) -> Registry:
         from creditplatform.ml.registry import Registry  # MLflow loads only when used
 
         return Registry(
-            self.tracking_uri, Path(self.artifact_root), self.experiment, self.registered_model
+            self.tracking_uri,
+            Path(self.artifact_root),
+            self.experiment,
+            self.registered_model,
+            self.lock_catalog,
         )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MlflowResource:
         return cls(
             tracking_uri=settings.mlflow_tracking_uri,
-            artifact_root=str(settings.mlflow_dir / "artifacts"),
+            artifact_root=str(settings.mlflow_artifacts),
             experiment=settings.mlflow_experiment,
             registered_model=settings.registered_model,
             ui_url=settings.mlflow_ui_url,
             dagster_ui_url=settings.dagster_ui_url,
+            lock_catalog=settings.warehouse.lake_catalog,
         )

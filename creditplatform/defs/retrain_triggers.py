@@ -18,6 +18,7 @@ from creditplatform.defs.resources import (
     MlflowResource,
     PlatformPaths,
     TrainingPolicy,
+    Warehouse,
 )
 from creditplatform.ml.retrain_rules import (
     DriftEvidence,
@@ -136,6 +137,7 @@ def _model_trained_at(instance: dg.DagsterInstance) -> datetime | None:
 def staleness_sensor(
     context: dg.SensorEvaluationContext,
     paths: PlatformPaths,
+    warehouse: Warehouse,
     mlflow_tracking: MlflowResource,
     freshness: Freshness,
     training: TrainingPolicy,
@@ -146,7 +148,7 @@ def staleness_sensor(
     cursor = json.loads(context.cursor) if context.cursor else {}
     landed = context.instance.get_materialized_partitions(RAW_APPLICATION)
     champion = mlflow_tracking.registry().champion()
-    matured = matured_months_if_free(paths.warehouse, training.matured_label_share)
+    matured = matured_months_if_free(warehouse.location(), training.matured_label_share)
     evidence = StalenessEvidence(
         now=paths.now(), latest_landed_month=max(landed) if landed else None,
         alerted_overdue_month=cursor.get("alerted_month"),

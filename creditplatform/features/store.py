@@ -21,6 +21,7 @@ from creditplatform.features.catalog import (
     ZERO_WHEN_ABSENT,
 )
 from creditplatform.sql import ident
+from creditplatform.warehouse.engine import transaction
 
 SQL_FILES = (
     "application", "bureau", "previous_application", "pos_cash", "installments", "credit_card",
@@ -160,6 +161,14 @@ def _ensure_store(con: duckdb.DuckDBPyConnection, staged: str) -> None:
     )
 
 
+def ensure_store(con: duckdb.DuckDBPyConnection) -> None:
+    """The store (after any schema-bump archive), shaped by the feature query on no month."""
+    staged = ident("staging_features_shape")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {staged} AS {feature_query()}", {"month": ""})
+    _ensure_store(con, staged)
+    con.execute(f"DROP TABLE {staged}")
+
+
 def build_month(con: duckdb.DuckDBPyConnection, month: str) -> FeatureBuild:
     """Compute, check and (only if every check passes) publish one month of features."""
     staged = ident(f"staging_features_{month}")
@@ -171,17 +180,12 @@ def build_month(con: duckdb.DuckDBPyConnection, month: str) -> FeatureBuild:
     )
     if build.passed:
         _ensure_store(con, staged)
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute(f"DELETE FROM {STORE} WHERE month = ?", [month])
             con.execute(
                 f"INSERT INTO {STORE} SELECT ?, ?, * FROM {staged} ORDER BY SK_ID_CURR",
                 [month, FEATURE_SCHEMA_VERSION],
             )
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
         build.published = True
     con.execute(f"DROP TABLE {staged}")
     return build

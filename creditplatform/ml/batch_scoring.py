@@ -19,6 +19,7 @@ from creditplatform.features.store import STORE, NoFeatures
 from creditplatform.ml.model import predict_pd
 from creditplatform.ml.promotion import reconcile_promotions
 from creditplatform.ml.registry import Registry, load_champion
+from creditplatform.warehouse.engine import transaction
 from creditplatform.warehouse.month_data import SCORES
 
 
@@ -64,17 +65,20 @@ def score_month(
     )
 
 
-def _replace_month(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame) -> None:
+def ensure_scores(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE SCHEMA IF NOT EXISTS scores")
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {SCORES} (month VARCHAR, SK_ID_CURR BIGINT, pd DOUBLE, "
         "model_version INTEGER, scored_at TIMESTAMPTZ)"
     )
+
+
+def _replace_month(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame) -> None:
+    ensure_scores(con)
     con.register("new_scores", scores)
-    con.execute("BEGIN TRANSACTION")
-    con.execute(f"DELETE FROM {SCORES} WHERE month = ?", [scores["month"].iloc[0]])
-    con.execute(
-        f"INSERT INTO {SCORES} SELECT month, SK_ID_CURR, pd, model_version, scored_at "
-        "FROM new_scores"
-    )
-    con.execute("COMMIT")
+    with transaction(con):
+        con.execute(f"DELETE FROM {SCORES} WHERE month = ?", [scores["month"].iloc[0]])
+        con.execute(
+            f"INSERT INTO {SCORES} SELECT month, SK_ID_CURR, pd, model_version, scored_at "
+            "FROM new_scores"
+        )

@@ -152,8 +152,16 @@ def reconcile(
 ) -> list[AuditRecord]:
     """Bring registry and audit trail back into agreement; return the rows it wrote.
 
-    Also ends as FAILED the MLflow runs a killed training process left RUNNING.
+    Also ends as FAILED the MLflow runs a killed training process left RUNNING. Holds the
+    champion lock, so it never mistakes a promotion in progress for an abandoned one.
     """
+    with registry.champion_change():
+        return _reconcile(registry, con, run_id)
+
+
+def _reconcile(
+    registry: Registry, con: duckdb.DuckDBPyConnection, run_id: str
+) -> list[AuditRecord]:
     now = datetime.now(UTC)
     close_orphaned_runs(registry.client(), registry.experiment_id())
     written = []
@@ -284,21 +292,22 @@ def promote_candidate(
     attempt: Attempt,
 ) -> AuditRecord:
     """The automatic decision on an evaluated candidate: gates, then the journalled switch."""
-    reconcile_promotions(registry, con, attempt.run_id, attempt.warn)
-    candidate = evaluation.candidate
-    before = registry.champion()
-    champion_now = int(before.version) if before else None
-    lineage = missing_lineage(registry.version(candidate.version))
-    decision, reasons, gates = gated_decision(evaluation, champion_now, lineage, tolerance)
-    record = AuditRecord(
-        decided_at=attempt.decided_at, version=candidate.version, decision=decision,
-        trigger=attempt.trigger, reasons=reasons, gates=gates, dagster_run_id=attempt.run_id,
-        data_sha256=candidate.data_sha256, previous_champion=champion_now,
-        champion_after=candidate.version if decision == "promoted" else champion_now,
-        attempt_id=new_attempt_id(),
-    )  # fmt: skip
-    execute(registry, con, record)
-    return record
+    with registry.champion_change():
+        reconcile_promotions(registry, con, attempt.run_id, attempt.warn)
+        candidate = evaluation.candidate
+        before = registry.champion()
+        champion_now = int(before.version) if before else None
+        lineage = missing_lineage(registry.version(candidate.version))
+        decision, reasons, gates = gated_decision(evaluation, champion_now, lineage, tolerance)
+        record = AuditRecord(
+            decided_at=attempt.decided_at, version=candidate.version, decision=decision,
+            trigger=attempt.trigger, reasons=reasons, gates=gates, dagster_run_id=attempt.run_id,
+            data_sha256=candidate.data_sha256, previous_champion=champion_now,
+            champion_after=candidate.version if decision == "promoted" else champion_now,
+            attempt_id=new_attempt_id(),
+        )  # fmt: skip
+        execute(registry, con, record)
+        return record
 
 
 class Refused(Exception):
@@ -316,24 +325,26 @@ def set_champion_by_hand(
     """A person's decision: no gates, but the target must carry its lineage, hash to its
     recorded SHA-256 and have been evaluated (``target_problems``); a refusal is audited and
     raised as ``Refused``."""
-    reconcile_promotions(registry, con, attempt.run_id, attempt.warn)
-    before = registry.champion()
-    previous = int(before.version) if before else None
-    target, problems = target_problems(registry, version)
-    record = AuditRecord(
-        decided_at=attempt.decided_at, version=version,
-        decision="rolled_back" if rollback else "promoted", trigger=attempt.trigger,
-        reasons=[reason], gates={"manual": True, "action": "rollback" if rollback else "promote"},
-        dagster_run_id=attempt.run_id,
-        data_sha256=target.tags.get("data_sha256", "") if target else "",
-        previous_champion=previous, champion_after=version, attempt_id=new_attempt_id(),
-    )  # fmt: skip
-    if problems:
-        refused = replace(
-            record, decision="rejected", champion_after=previous,
-            reasons=[reason, *(f"refused: {p}" for p in problems)],
+    with registry.champion_change():
+        reconcile_promotions(registry, con, attempt.run_id, attempt.warn)
+        before = registry.champion()
+        previous = int(before.version) if before else None
+        target, problems = target_problems(registry, version)
+        record = AuditRecord(
+            decided_at=attempt.decided_at, version=version,
+            decision="rolled_back" if rollback else "promoted", trigger=attempt.trigger,
+            reasons=[reason],
+            gates={"manual": True, "action": "rollback" if rollback else "promote"},
+            dagster_run_id=attempt.run_id,
+            data_sha256=target.tags.get("data_sha256", "") if target else "",
+            previous_champion=previous, champion_after=version, attempt_id=new_attempt_id(),
         )  # fmt: skip
-        append(con, refused)
-        raise Refused("; ".join(problems))
-    execute(registry, con, record)
-    return record
+        if problems:
+            refused = replace(
+                record, decision="rejected", champion_after=previous,
+                reasons=[reason, *(f"refused: {p}" for p in problems)],
+            )  # fmt: skip
+            append(con, refused)
+            raise Refused("; ".join(problems))
+        execute(registry, con, record)
+        return record

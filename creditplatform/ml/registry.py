@@ -13,7 +13,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +30,7 @@ from creditplatform.crashpoints import crashpoint
 from creditplatform.ml.lineage import directory_sha256
 from creditplatform.processes import process_alive
 from creditplatform.settings import REPO_ROOT, Settings
+from creditplatform.warehouse.engine import advisory_lock
 
 # Types our pipelines pickle that skops does not trust by default, each reviewed: our own
 # frame function, sklearn internals of the calibrated booster, and numpy dtypes. The artifact
@@ -88,15 +89,25 @@ class Registry:
     artifact_root: Path
     experiment: str
     model_name: str
+    # PostgreSQL database holding the champion lock (production); empty on the local profile.
+    lock_catalog: str = ""
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Registry:
         return cls(
             settings.mlflow_tracking_uri,
-            settings.mlflow_dir / "artifacts",
+            settings.mlflow_artifacts,
             settings.mlflow_experiment,
             settings.registered_model,
+            settings.warehouse.lake_catalog,
         )
+
+    def champion_change(self) -> AbstractContextManager[None]:
+        """Held while the champion alias or the promotion journal changes: promotions and the
+        reconciler must never interleave (a pending journal row would look abandoned). The
+        local profile's `warehouse` pool serialises them already; production workers run in
+        parallel, so there it is a PostgreSQL advisory lock."""
+        return advisory_lock(self.lock_catalog, "champion")
 
     def client(self) -> MlflowClient:
         if self.tracking_uri.startswith("sqlite:///"):

@@ -2,32 +2,34 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import duckdb
 import pandas as pd
 
 from creditplatform.features.store import STORE
 from creditplatform.ml.splits import SPLITS, matured_months
+from creditplatform.warehouse.engine import WarehouseLocation, transaction
 
 SPLITS_TABLE = "ml.training_splits"
 
 
-def save_splits(con: duckdb.DuckDBPyConnection, split_set: str, splits: pd.DataFrame) -> None:
-    """Keep every split set (they are small) so each model's rows stay reproducible."""
+def ensure_splits(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE SCHEMA IF NOT EXISTS ml")
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {SPLITS_TABLE} (split_set VARCHAR, month VARCHAR, "
         "SK_ID_CURR BIGINT, split VARCHAR)"
     )
+
+
+def save_splits(con: duckdb.DuckDBPyConnection, split_set: str, splits: pd.DataFrame) -> None:
+    """Keep every split set (they are small) so each model's rows stay reproducible."""
+    ensure_splits(con)
     con.register("new_splits", splits[["month", "SK_ID_CURR", "split"]])
-    con.execute("BEGIN TRANSACTION")
-    con.execute(f"DELETE FROM {SPLITS_TABLE} WHERE split_set = ?", [split_set])
-    con.execute(
-        f"INSERT INTO {SPLITS_TABLE} SELECT ?, month, SK_ID_CURR, split FROM new_splits",
-        [split_set],
-    )
-    con.execute("COMMIT")
+    with transaction(con):
+        con.execute(f"DELETE FROM {SPLITS_TABLE} WHERE split_set = ?", [split_set])
+        con.execute(
+            f"INSERT INTO {SPLITS_TABLE} SELECT ?, month, SK_ID_CURR, split FROM new_splits",
+            [split_set],
+        )
     con.unregister("new_splits")
 
 
@@ -49,13 +51,13 @@ def label_share_by_month(con: duckdb.DuckDBPyConnection) -> pd.Series:
     return frame.set_index("month")["share"]
 
 
-def matured_months_if_free(warehouse: Path, minimum_share: float) -> list[str] | None:
-    """Matured months in the feature store, read-only; None while a writer holds the warehouse
-    (a sensor tick must not wait on, or fail because of, a run)."""
+def matured_months_if_free(warehouse: WarehouseLocation, minimum_share: float) -> list[str] | None:
+    """Matured months in the feature store, read-only; None while a writer holds the local
+    warehouse file (a sensor tick must not wait on, or fail because of, a run)."""
     if not warehouse.exists():
         return []
     try:
-        with duckdb.connect(str(warehouse), read_only=True) as con:
+        with warehouse.connect(read_only=True) as con:
             return matured_months(label_share_by_month(con), minimum_share)
     except duckdb.CatalogException:
         return []  # no feature store yet

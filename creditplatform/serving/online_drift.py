@@ -73,7 +73,7 @@ def online_drift(
     version = int(champion.version)
     months = reference_months(champion.tags["window"].split(","), settings.drift_reference_months)
     online = _logged(settings.request_log_path, version, since, wait_seconds)
-    with connect_when_free(settings.warehouse_path, wait_seconds) as con:
+    with settings.warehouse.connect(read_only=True, wait_seconds=wait_seconds) as con:
         reference = load_split(con, champion.tags["data_sha256"], "train")
     reference = reference[reference["month"].isin(months)].reset_index(drop=True)
     empty = OnlineDrift(

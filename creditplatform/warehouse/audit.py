@@ -16,6 +16,8 @@ from datetime import datetime
 
 import duckdb
 
+from creditplatform.warehouse.engine import transaction
+
 AUDIT_TABLE = "audit.promotions"
 JOURNAL_TABLE = "audit.promotion_journal"
 DECISIONS = ("promoted", "rejected", "rolled_back", "failed", "reconciled")
@@ -87,17 +89,12 @@ def close_attempt(
     con: duckdb.DuckDBPyConnection, record: AuditRecord, state: str, when: datetime
 ) -> None:
     """Append the audit row and close its journal row in one transaction."""
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         append(con, record)
         con.execute(
             f"UPDATE {JOURNAL_TABLE} SET state = ?, closed_at = ? WHERE attempt_id = ?",
             [state, when, record.attempt_id],
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def pending_attempts(con: duckdb.DuckDBPyConnection) -> list[AuditRecord]:

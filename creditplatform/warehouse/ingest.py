@@ -22,6 +22,7 @@ from creditplatform.contracts.row_counts import HISTORY_MONTHS
 from creditplatform.crashpoints import crashpoint
 from creditplatform.homecredit import TABLE_NAMES, TABLES, TableSpec
 from creditplatform.sql import ident
+from creditplatform.warehouse.engine import transaction
 from creditplatform.warehouse.landing import landing_month
 from creditplatform.warehouse.month_data import forget_downstream
 from creditplatform.warehouse.staging import stage_file
@@ -138,8 +139,7 @@ def _publish(con: duckdb.DuckDBPyConnection, month: str, staged: dict, run_id: s
     """Replace the month in raw and drop its derived rows, in one transaction; rows dropped."""
     now = datetime.now(UTC)
     present = warehouse_tables(con)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         removed = forget_downstream(con, month, present)
         for name, table in staged.items():
             cols = ", ".join(ident(c) for c in table.spec.columns)
@@ -152,10 +152,6 @@ def _publish(con: duckdb.DuckDBPyConnection, month: str, staged: dict, run_id: s
                 [month, name, table.report.rows, table.report.sha256, now, run_id],
             )
         crashpoint("ingest_publish")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     return removed
 
 

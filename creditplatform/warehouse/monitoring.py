@@ -8,6 +8,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from creditplatform.warehouse.engine import transaction
 from creditplatform.warehouse.ingest import warehouse_tables
 from creditplatform.warehouse.month_data import DRIFT_TABLE
 
@@ -42,36 +43,43 @@ def cached_reference_scores(
     return scores if len(scores) else None
 
 
-def store_reference_scores(
-    con: duckdb.DuckDBPyConnection, version: int, data_sha256: str, scores: np.ndarray
-) -> None:
+def ensure_monitoring(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE SCHEMA IF NOT EXISTS monitoring")
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {REFERENCE_SCORES} (model_version INTEGER, "
         "data_sha256 VARCHAR, position INTEGER, pd DOUBLE)"
     )
-    rows = pd.DataFrame({"position": np.arange(len(scores)), "pd": scores})
-    con.register("reference_rows", rows)
-    con.execute(
-        f"DELETE FROM {REFERENCE_SCORES} WHERE model_version = ? AND data_sha256 = ?",
-        [version, data_sha256],
-    )
-    con.execute(
-        f"INSERT INTO {REFERENCE_SCORES} SELECT ?, ?, position, pd FROM reference_rows",
-        [version, data_sha256],
-    )
-
-
-def record_drift(con: duckdb.DuckDBPyConnection, row: dict) -> None:
-    """Replace the month's row in ``monitoring.drift`` (``status`` and the sensors read it)."""
-    con.execute("CREATE SCHEMA IF NOT EXISTS monitoring")
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {DRIFT_TABLE} (month VARCHAR, computed_at TIMESTAMPTZ, "
         "champion_version INTEGER, max_psi DOUBLE, max_psi_feature VARCHAR, drifted_features JSON, "
         "prediction_ks_pvalue DOUBLE, new_labelled_rows BIGINT, month_auc DOUBLE, "
         "auc_relative_drop DOUBLE, retrain_evidence JSON)"
     )
-    con.execute(f"DELETE FROM {DRIFT_TABLE} WHERE month = ?", [row["month"]])
-    con.execute(
-        f"INSERT INTO {DRIFT_TABLE} VALUES ({', '.join('?' * len(row))})", list(row.values())
-    )
+
+
+def store_reference_scores(
+    con: duckdb.DuckDBPyConnection, version: int, data_sha256: str, scores: np.ndarray
+) -> None:
+    ensure_monitoring(con)
+    rows = pd.DataFrame({"position": np.arange(len(scores)), "pd": scores})
+    con.register("reference_rows", rows)
+    with transaction(con):
+        con.execute(
+            f"DELETE FROM {REFERENCE_SCORES} WHERE model_version = ? AND data_sha256 = ?",
+            [version, data_sha256],
+        )
+        con.execute(
+            f"INSERT INTO {REFERENCE_SCORES} SELECT ?, ?, position, pd FROM reference_rows",
+            [version, data_sha256],
+        )
+    con.unregister("reference_rows")
+
+
+def record_drift(con: duckdb.DuckDBPyConnection, row: dict) -> None:
+    """Replace the month's row in ``monitoring.drift`` (``status`` and the sensors read it)."""
+    ensure_monitoring(con)
+    with transaction(con):
+        con.execute(f"DELETE FROM {DRIFT_TABLE} WHERE month = ?", [row["month"]])
+        con.execute(
+            f"INSERT INTO {DRIFT_TABLE} VALUES ({', '.join('?' * len(row))})", list(row.values())
+        )
