@@ -163,5 +163,10 @@ def test_every_setting_reaches_the_code_location_as_a_resource(monkeypatch):
     process_only = {"start_month", "log_format", "mlflow_experiment", "registered_model",
                     "mlflow_ui_url", "dagster_ui_url"}  # fmt: skip
     serving = {f.name for f in fields(Settings) if f.name.startswith("serve_")}
+    # The profile's connection settings reach resources combined: the lake's catalog string
+    # and data path (Warehouse), the tracking URI, artifact root and lock database (MLflow).
+    postgres = {f.name for f in fields(Settings) if f.name.startswith("postgres_")}
+    combined = {"profile", "mlflow_artifact_root", *postgres}
     missing = {f.name for f in fields(Settings)} - resource_fields - process_only - serving
+    missing -= combined
     assert missing == set(), f"settings no resource carries: {missing}"
