@@ -104,3 +104,22 @@ def test_mlflow_server_on_postgres_with_shared_artifacts(mlflow_container, env):
     assert args["default-artifact-root"] == args["artifacts-destination"] == root
     assert {"name": "shared", "mountPath": "/shared"} in mlflow_container["volumeMounts"]
     assert env["MLFLOW_TRACKING_URI"].endswith(":5000")
+
+
+def test_profile_urls_name_psycopg2_and_quote_the_login(monkeypatch):
+    monkeypatch.setenv("CREDITPLATFORM_PROFILE", "production")
+    monkeypatch.setenv("CREDITPLATFORM_POSTGRES_PASSWORD", "p@ss:w/rd")
+    settings = load_settings()
+    url = settings.postgres_url("db")
+    assert url == "postgresql+psycopg2://creditplatform:p%40ss%3Aw%2Frd@127.0.0.1:5432/db"
+    assert settings.mlflow_tracking_uri == settings.postgres_url("creditplatform_mlflow")
+    assert "password=p@ss:w/rd" in settings.warehouse.lake_catalog
+    monkeypatch.setenv("CREDITPLATFORM_PROFILE", "staging")
+    with pytest.raises(ValueError, match="expected one of local, production"):
+        load_settings()
+
+
+def test_the_local_profile_keeps_the_embedded_stores():
+    settings = load_settings()
+    assert not settings.production and not settings.warehouse.is_lake
+    assert settings.mlflow_tracking_uri.startswith("sqlite:///")
