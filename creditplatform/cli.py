@@ -331,11 +331,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - started
     _say(f"\ndemo: {seconds:.0f} s for {len(months)} months, generation included")
     cmd_status(argparse.Namespace(json=False))
+    uri = settings.mlflow_tracking_uri
+    mlflow_ui = uri if uri.startswith("http") else f".venv/bin/mlflow ui --backend-store-uri {uri}"
+    ui = "make ui PROFILE=production" if settings.production else "make ui"
     _say(
-        f"\nwhere to look next:\n  make ui  → http://127.0.0.1:3000 (runs, checks, lineage)\n"
+        f"\nwhere to look next:\n  {ui}  → http://127.0.0.1:3000 (runs, checks, lineage)\n"
         f"  reports: {settings.reports_dir}/evaluation, {settings.reports_dir}/drift\n"
         f"  alerts:  {settings.reports_dir / 'alerts.jsonl'}\n"
-        f"  MLflow:  .venv/bin/mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}"
+        f"  MLflow:  {mlflow_ui}"
     )
     return 0
 
