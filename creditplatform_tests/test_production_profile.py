@@ -151,3 +151,19 @@ def test_closed_loop_on_postgres_and_ducklake(production: Settings):
     # MLflow wrote its artifacts where the profile says, not into ./mlruns.
     assert list(production.mlflow_artifacts.rglob("MLmodel"))
     assert not (REPO_ROOT / "mlruns").exists()
+
+
+def test_a_pool_limit_initialised_elsewhere_is_brought_to_the_default(production: Settings):
+    """Dagster's own initialisation, on PostgreSQL, INSERTs the pool's row and on a duplicate
+    UPDATEs inside the aborted transaction: the run that loses the race (or finds the row with
+    an old default) fails. Ours takes the row another process wrote and sets the default."""
+    from dagster._core.storage.event_log.schema import ConcurrencyLimitsTable
+
+    with dg.DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        assert storage.initialize_concurrency_limit_to_default("warehouse")
+        with storage.index_transaction() as conn:  # as another process with another default
+            conn.execute(ConcurrencyLimitsTable.update().values(limit=1))
+        assert storage.initialize_concurrency_limit_to_default("warehouse")
+        info = storage.get_concurrency_info("warehouse")
+    assert info.slot_count == instance.global_op_concurrency_default_limit == 2
