@@ -188,7 +188,8 @@ def running(directory: Path) -> Cluster | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m creditplatform.local_postgres start|stop|url DIR [--databases a,b]``."""
+    """``python -m creditplatform.local_postgres start|stop DIR [--port N] [--databases a,b]``;
+    ``start`` prints the cluster (directory, port, pid) as JSON."""
     parser = argparse.ArgumentParser(prog="python -m creditplatform.local_postgres")
     parser.add_argument("action", choices=["start", "stop"])
     parser.add_argument("directory", type=Path)

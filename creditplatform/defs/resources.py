@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
@@ -189,16 +189,12 @@ class Warehouse(DuckDBResource):
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        location = self.location()
-        if location.is_lake:
-            con = location.connect()
-            try:
-                yield con
-            finally:
-                con.close()
-            return
-        Path(self.database).parent.mkdir(parents=True, exist_ok=True)
-        with super().get_connection() as con:
+        if self.location().is_lake:
+            opened = closing(self.location().connect())
+        else:
+            Path(self.database).parent.mkdir(parents=True, exist_ok=True)
+            opened = super().get_connection()
+        with opened as con:
             try:
                 yield con
             finally:
