@@ -16,6 +16,7 @@ from creditplatform.warehouse.engine import WarehouseLocation
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ("local", "production")
+EVIDENTLY_VIEWS = ("drifted", "always")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,10 @@ class Settings:
     # reference mixing pre- and post-shift months kept PSI at 2.2 while the champion's scores no
     # longer drifted, so no drift retrain could finish the move (make run, income_shift).
     drift_reference_months: int = 1
+    # Which months' drift pages carry Evidently's per-column views: "drifted" (a month with a
+    # drifted feature or prediction drift, where people look; ~4 s a month of plotting) or
+    # "always". Every page leads with the verdict, the score plot and every feature's PSI.
+    drift_evidently_views: str = "drifted"
     # Performance: retrain when a matured month's AUC is this much below the champion's test
     # AUC (relative) for this many consecutive months.
     performance_relative_drop: float = 0.03
@@ -105,10 +110,13 @@ class Settings:
     lake_snapshot_retention_days: float = 7.0
 
     def __post_init__(self) -> None:
-        if self.profile not in PROFILES:
-            raise ValueError(
-                f"CREDITPLATFORM_PROFILE={self.profile!r}: expected one of {', '.join(PROFILES)}"
-            )
+        for field, allowed in (("profile", PROFILES), ("drift_evidently_views", EVIDENTLY_VIEWS)):
+            value = getattr(self, field)
+            if value not in allowed:
+                raise ValueError(
+                    f"CREDITPLATFORM_{field.upper()}={value!r}: expected one of "
+                    f"{', '.join(allowed)}"
+                )
 
     @property
     def production(self) -> bool:

@@ -41,7 +41,14 @@ def test_committed_summary_has_the_promised_keys():
     assert set(latest["scale"]["stages"]) == stages
     assert set(summary.SERVING_KEYS) <= set(latest["serving"])
     assert all("wall_s" in stage for stage in latest["scale"]["stages"].values())
-    assert {"duckdb_s", "pandas_s", "ratio"} <= set(latest["features_vs_pandas"])
+    assert {"duckdb_s", "pandas_s", "ratio", "ratios"} <= set(latest["features_vs_pandas"])
+    polars = latest["features_vs_polars"]
+    assert {"duckdb_s", "polars_s", "ratio", "ratios"} <= set(polars)
+    for engines in (latest["features_vs_pandas"], polars):  # the ratio is the runs' median
+        assert len(engines["ratios"]) == 3 and engines["ratio"] == sorted(engines["ratios"])[1]
+    assert {"scoring_run_rows_per_s", "ingest_month_median_s", "drift_month_median_s"} <= set(
+        latest
+    )
     assert {"auc", "oracle_auc", "brier", "oracle_brier", "ece"} <= set(latest["model_quality"])
     for scenario in latest["drift_quality"].values():
         assert {"recall", "false_flags", "retrains_stable"} <= set(scenario)

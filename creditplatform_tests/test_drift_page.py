@@ -99,3 +99,43 @@ def test_the_drift_check_judges_by_the_settings_thresholds(
         verdicts[p_value] = check.passed
         assert "feature(s) >= 1000.0" in check.description
     assert verdicts == {"0": True, "1.01": False}
+
+
+def test_a_month_within_limits_gets_every_psi_and_evidently_only_when_asked(
+    platform_base, _isolated_data_dir, monkeypatch: pytest.MonkeyPatch
+):
+    """Evidently's views (most of a month's report time) are drawn for months with drift; a
+    month within limits gets the verdict and every feature's PSI, and Evidently's views too
+    under ``drift_evidently_views=always``."""
+    import shutil
+
+    from creditplatform_tests.conftest import point_at, run_drift_report
+
+    base, _ = platform_base
+    shutil.copytree(base, _isolated_data_dir)
+    point_at(monkeypatch, _isolated_data_dir)
+    monkeypatch.setenv("CREDITPLATFORM_DRIFT_PSI_THRESHOLD", "1000")
+    monkeypatch.setenv("CREDITPLATFORM_DRIFT_PREDICTION_PVALUE", "0")  # nothing is below 0
+    page_file = _isolated_data_dir / "reports" / "drift" / "2024-02" / "report.html"
+    pages = {}
+    for views in ("drifted", "always"):
+        monkeypatch.setenv("CREDITPLATFORM_DRIFT_EVIDENTLY_VIEWS", views)
+        result = run_drift_report("2024-02")
+        (check,) = result.get_asset_check_evaluations()
+        assert check.passed
+        pages[views] = page_file.read_text("utf-8")
+    plain = pages["drifted"]
+    assert re.search(r"<body[^>]*>\s*<section id='creditplatform-verdict'", plain)
+    assert "No drift detected" in plain and "drift_evidently_views" in plain
+    assert not _drift_scores(plain) and "Dataset Drift" not in plain
+    table = plain[plain.index("creditplatform-psi") :]
+    assert table.count("<tr><td>") == 103  # every feature, largest PSI first
+    assert _drift_scores(pages["always"]) and "Dataset Drift is NOT detected" in pages["always"]
+
+
+def test_an_unknown_evidently_views_setting_is_refused(monkeypatch: pytest.MonkeyPatch):
+    from creditplatform.settings import load_settings
+
+    monkeypatch.setenv("CREDITPLATFORM_DRIFT_EVIDENTLY_VIEWS", "sometimes")
+    with pytest.raises(ValueError, match="CREDITPLATFORM_DRIFT_EVIDENTLY_VIEWS='sometimes'"):
+        load_settings()

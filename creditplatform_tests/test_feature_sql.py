@@ -20,8 +20,11 @@ def insert(con, table: str, rows: list[dict]) -> None:
 
 
 @pytest.fixture
-def features(tmp_path):
-    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+def hand_made(tmp_path):
+    """A warehouse holding the hand-made month's raw tables (edge cases included: a missing
+    EXT_SOURCE, the DAYS_EMPLOYED sentinel, an unlabelled applicant with no child rows)."""
+    path = tmp_path / "w.duckdb"
+    con = duckdb.connect(str(path))
     ensure_raw_tables(con)
     base = {"TARGET": 0, "AMT_INCOME_TOTAL": 100000.0, "AMT_CREDIT": 500000.0,
             "AMT_ANNUITY": 25000.0, "AMT_GOODS_PRICE": 450000.0, "DAYS_BIRTH": -10000,
@@ -69,6 +72,13 @@ def features(tmp_path):
         {"SK_ID_PREV": 100, "SK_ID_CURR": 1, "MONTHS_BALANCE": -30, "SK_DPD": 0,
          "NAME_CONTRACT_STATUS": "Completed", "CNT_INSTALMENT_FUTURE": 0.0},
     ])  # fmt: skip
+    con.close()
+    return path
+
+
+@pytest.fixture
+def features(hand_made):
+    con = duckdb.connect(str(hand_made))
     build = build_month(con, M)
     assert build.published, [c.description for c in build.checks if not c.passed]
     frame = con.execute(f"SELECT * FROM {STORE} ORDER BY SK_ID_CURR").df().set_index("SK_ID_CURR")
@@ -139,18 +149,45 @@ def test_applicant_without_child_rows_has_zero_counts_and_null_means(features):
     assert pd.isna(row["TARGET"])  # outcome not known yet stays null
 
 
-def test_pandas_twin_of_the_feature_sql_gives_the_same_values(ingested_history):
-    """The benchmark's pandas implementation is only a fair comparison if it is the same thing."""
-    from benchmarks.pandas_features import compare, feature_frame
+def _twin(engine: str, con: duckdb.DuckDBPyConnection, month: str) -> pd.DataFrame:
+    """The month's features by the benchmark's pandas or Polars implementation."""
+    if engine == "pandas":
+        from benchmarks.pandas_features import feature_frame
+        from creditplatform.warehouse.ingest import raw_month_frames
+
+        return feature_frame(raw_month_frames(con, month))
+    from benchmarks.polars_features import feature_plan, raw_month_tables
+
+    return feature_plan(raw_month_tables(con, month)).collect().to_pandas()
+
+
+@pytest.mark.parametrize("engine", ["pandas", "polars"])
+def test_benchmark_twins_of_the_feature_sql_give_the_same_values(ingested_history, engine):
+    """The benchmark's pandas and Polars implementations are only a fair comparison if they
+    compute the same thing."""
+    from benchmarks.pandas_features import compare
     from creditplatform.features.store import feature_query
-    from creditplatform.warehouse.ingest import raw_month_frames
 
     month = "2024-01"
     with duckdb.connect(str(ingested_history / "warehouse.duckdb"), read_only=True) as con:
-        tables = raw_month_frames(con, month)
         sql = con.execute(feature_query(), {"month": month}).df()
+        twin = _twin(engine, con, month)
     assert len(sql) == 400
-    assert compare(sql, feature_frame(tables)) == {}
+    assert compare(sql, twin) == {}
+
+
+@pytest.mark.parametrize("engine", ["pandas", "polars"])
+def test_benchmark_twins_follow_sql_null_rules_on_edge_cases(hand_made, engine):
+    """The hand-made month: NULL ratios, counts of 0 and NULL sums for an applicant without
+    child rows, greatest() over a NULL, as the SQL gives them."""
+    from benchmarks.pandas_features import compare
+    from creditplatform.features.store import feature_query
+
+    with duckdb.connect(str(hand_made), read_only=True) as con:
+        sql = con.execute(feature_query(), {"month": M}).df()
+        twin = _twin(engine, con, M)
+    assert len(sql) == 2
+    assert compare(sql, twin) == {}
 
 
 def test_a_schema_bump_keeps_the_old_months_readable(data_copy, monkeypatch):

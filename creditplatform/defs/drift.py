@@ -44,6 +44,9 @@ def drift_metadata(found) -> dict:
             f"verdict, score distribution, then Evidently on the top {len(found.shown_features)} "
             f"of {v.features_total} features by PSI and the predicted PD, {found.html_rows} rows "
             "a side"
+            if found.shown_features
+            else f"verdict, score distribution and the PSI of all {v.features_total} features "
+            "(within limits: Evidently's views are drawn for months with drift)"
         ),
         "drift_retrain_rule": "retrain" if v.retrain else "no retrain",
         "reference_months": ", ".join(v.reference_months),
@@ -96,7 +99,8 @@ def drift_report(
         yield dg.MaterializeResult(metadata={"status": "no champion yet: nothing to compare"})
         return
     policy = DriftPolicy(drift_rules.retrain_rules(), drift_rules.drift_reference_months,
-                         training.matured_label_share, scoring_policy.metric_policy())  # fmt: skip
+                         training.matured_label_share, scoring_policy.metric_policy(),
+                         drift_rules.drift_evidently_views == "always")  # fmt: skip
     try:
         found = report_month(warehouse.get_connection, registry, champion, month, policy,
                              paths.reports_dir, paths.now())  # fmt: skip

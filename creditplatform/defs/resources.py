@@ -115,6 +115,7 @@ class DriftRules(FromSettings):
     drift_min_new_labelled_rows: int
     drift_cooldown_hours: float
     drift_reference_months: int
+    drift_evidently_views: str
     performance_relative_drop: float
     performance_consecutive_months: int
 

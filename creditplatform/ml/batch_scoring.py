@@ -1,8 +1,11 @@
-"""A month's batch scores: the champion the audit trail agrees with scores every application.
+"""Batch scores: the champion the audit trail agrees with scores every application of one or
+more months.
 
 The champion is loaded only after a crashed promotion is repaired (``reconcile``) and its
 artifact's SHA-256 is checked (``load_champion``), so a month is never scored by a model the
-audit trail does not name. The month's rows are replaced in one transaction.
+audit trail does not name. A range of months (a single-run backfill) pays that once: one
+champion load, one read of the features, one prediction, and the months' rows replaced in one
+transaction, so every month of the range is scored or none is.
 """
 
 from __future__ import annotations
@@ -24,44 +27,55 @@ from creditplatform.warehouse.month_data import SCORES
 
 
 @dataclass(frozen=True)
-class ScoredMonth:
+class ScoredMonths:
     rows: int
     model_version: int
-    mean_pd: float
-    seconds: float
+    seconds: float  # prediction alone
     artifact_sha256: str
+    per_month: list[dict]  # month, rows, mean_pd
+
+    @property
+    def mean_pd(self) -> float:
+        return sum(m["mean_pd"] * m["rows"] for m in self.per_month) / self.rows
 
 
-def score_month(
+def score_months(
     con: duckdb.DuckDBPyConnection,
     registry: Registry,
-    month: str,
+    months: list[str],
     run_id: str,
     warn: Callable[[str], None],
-) -> ScoredMonth:
-    """Score ``month`` into ``scores.batch_scores``; raises ``NoChampion``, ``ArtifactTampered``
-    or ``NoFeatures`` (final: a retry would change nothing). A repaired promotion is told to
-    ``warn``."""
+) -> ScoredMonths:
+    """Score ``months`` into ``scores.batch_scores``; raises ``NoChampion``, ``ArtifactTampered``
+    or ``NoFeatures`` naming the months without features (final: a retry would change nothing).
+    A repaired promotion is told to ``warn``."""
     reconcile_promotions(registry, con, run_id, warn)
     champion, model = load_champion(registry)
-    frame = con.execute(f"SELECT * FROM {STORE} WHERE month = ? ORDER BY SK_ID_CURR", [month]).df()
-    if frame.empty:
-        raise NoFeatures(f"no features for {month} in {STORE}")
+    frame = con.execute(
+        f"SELECT * FROM {STORE} WHERE list_contains(?, month) ORDER BY month, SK_ID_CURR",
+        [months],
+    ).df()
+    missing = sorted(set(months) - set(frame["month"]))
+    if missing:
+        raise NoFeatures(f"no features for {', '.join(missing)} in {STORE}")
     started = time.perf_counter()
-    scores = frame[["SK_ID_CURR"]].assign(
-        month=month,
+    scores = frame[["month", "SK_ID_CURR"]].assign(
         pd=predict_pd(model, frame),
         model_version=int(champion.version),
         scored_at=datetime.now(UTC),
     )
     seconds = time.perf_counter() - started
-    _replace_month(con, scores)
-    return ScoredMonth(
+    _replace_months(con, scores, months)
+    per_month = scores.groupby("month", sort=True)["pd"].agg(rows="size", mean_pd="mean")
+    return ScoredMonths(
         rows=len(scores),
         model_version=int(champion.version),
-        mean_pd=float(scores["pd"].mean()),
         seconds=seconds,
         artifact_sha256=champion.tags.get("artifact_sha256", ""),
+        per_month=[
+            {"month": month, "rows": int(row.rows), "mean_pd": float(row.mean_pd)}
+            for month, row in per_month.iterrows()
+        ],
     )
 
 
@@ -73,12 +87,13 @@ def ensure_scores(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _replace_month(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame) -> None:
+def _replace_months(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame, months: list[str]):
     ensure_scores(con)
     con.register("new_scores", scores)
     with transaction(con):
-        con.execute(f"DELETE FROM {SCORES} WHERE month = ?", [scores["month"].iloc[0]])
+        con.execute(f"DELETE FROM {SCORES} WHERE list_contains(?, month)", [months])
         con.execute(
             f"INSERT INTO {SCORES} SELECT month, SK_ID_CURR, pd, model_version, scored_at "
             "FROM new_scores"
         )
+    con.unregister("new_scores")

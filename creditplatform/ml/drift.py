@@ -48,19 +48,26 @@ def _numeric_shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def psi_numeric(reference: np.ndarray, current: np.ndarray, bins: int = BINS) -> float:
-    reference = np.asarray(reference, dtype=float)
-    current = np.asarray(current, dtype=float)
-    edges = quantile_edges(reference, bins)
-    return psi_from_shares(_numeric_shares(reference, edges), _numeric_shares(current, edges))
+    return NumericReference.of(np.asarray(reference, dtype=float), bins).psi(
+        np.asarray(current, dtype=float)
+    )
+
+
+def _level_shares(values: pd.Series) -> pd.Series:
+    """Share of each level, missing values as a level of their own."""
+    return values.astype(object).where(values.notna(), "__missing__").value_counts(normalize=True)
+
+
+def _psi_levels(reference: pd.Series, current: pd.Series) -> float:
+    levels = sorted(set(reference.index) | set(current.index), key=str)
+    return psi_from_shares(
+        reference.reindex(levels, fill_value=0.0).to_numpy(),
+        current.reindex(levels, fill_value=0.0).to_numpy(),
+    )
 
 
 def psi_categorical(reference: pd.Series, current: pd.Series) -> float:
-    ref = reference.astype(object).where(reference.notna(), "__missing__")
-    cur = current.astype(object).where(current.notna(), "__missing__")
-    levels = sorted(set(ref.unique()) | set(cur.unique()), key=str)
-    r = ref.value_counts(normalize=True).reindex(levels, fill_value=0.0).to_numpy()
-    c = cur.value_counts(normalize=True).reindex(levels, fill_value=0.0).to_numpy()
-    return psi_from_shares(r, c)
+    return _psi_levels(_level_shares(reference), _level_shares(current))
 
 
 def ks_test(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
@@ -83,27 +90,82 @@ class FeatureDrift:
     ks_pvalue: float | None
 
 
+@dataclass(frozen=True)
+class NumericReference:
+    """What PSI and KS need of a numeric reference column: its bin edges and shares, and its
+    non-missing values (sorted) for KS."""
+
+    edges: np.ndarray
+    shares: np.ndarray
+    values: np.ndarray
+
+    @classmethod
+    def of(cls, reference: np.ndarray, bins: int = BINS) -> NumericReference:
+        edges = quantile_edges(reference, bins)
+        present = np.sort(reference[~np.isnan(reference)])
+        return cls(edges, _numeric_shares(reference, edges), present)
+
+    def psi(self, current: np.ndarray) -> float:
+        return psi_from_shares(self.shares, _numeric_shares(current, self.edges))
+
+
+def _numbers(frame: pd.DataFrame, column: str) -> np.ndarray:
+    return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+
+
+@dataclass(frozen=True)
+class ReferenceProfile:
+    """The reference side of every drift statistic, computed once: per numeric feature its
+    bins, shares and sorted values, per categorical feature its level shares, and the
+    reference scores. A process reporting many months against one champion builds it once."""
+
+    numeric: dict[str, NumericReference]
+    categorical: dict[str, pd.Series]
+    scores: np.ndarray
+
+    @classmethod
+    def build(
+        cls,
+        reference: pd.DataFrame,
+        scores: np.ndarray,
+        numeric: tuple[str, ...] | list[str] = NUMERIC_FEATURES,
+        categorical: tuple[str, ...] | list[str] = CATEGORICAL_FEATURES,
+    ) -> ReferenceProfile:
+        return cls(
+            {c: NumericReference.of(_numbers(reference, c)) for c in numeric},
+            {c: _level_shares(reference[c]) for c in categorical},
+            np.asarray(scores, dtype=float),
+        )
+
+    def feature_drift(self, current: pd.DataFrame) -> list[FeatureDrift]:
+        """Per-feature drift, largest PSI first (never sampled: PSI is the decision
+        statistic)."""
+        found = []
+        for column, ref in self.numeric.items():
+            values = _numbers(current, column)
+            statistic, pvalue = ks_test(ref.values, values)
+            found.append(FeatureDrift(column, "numeric", ref.psi(values), statistic, pvalue))
+        for column, shares in self.categorical.items():
+            psi = _psi_levels(shares, _level_shares(current[column]))
+            found.append(FeatureDrift(column, "categorical", psi, None, None))
+        return sorted(found, key=lambda d: -d.psi)
+
+    def summarize(
+        self, current: pd.DataFrame, current_scores: np.ndarray, psi_threshold: float
+    ) -> DriftSummary:
+        drifts = self.feature_drift(current)
+        _, prediction_p = ks_test(self.scores, current_scores)
+        drifted = [d.feature for d in drifts if d.psi >= psi_threshold]
+        return DriftSummary(drifts, drifted, prediction_p, psi_threshold)
+
+
 def feature_drift(
     reference: pd.DataFrame, current: pd.DataFrame, numeric: list[str], categorical: list[str]
 ) -> list[FeatureDrift]:
-    """Per-feature drift, largest PSI first (never sampled: PSI is the decision statistic)."""
-    found = []
-    for column in numeric:
-        r = pd.to_numeric(reference[column], errors="coerce").to_numpy(dtype=float)
-        c = pd.to_numeric(current[column], errors="coerce").to_numpy(dtype=float)
-        statistic, pvalue = ks_test(r, c)
-        found.append(FeatureDrift(column, "numeric", psi_numeric(r, c), statistic, pvalue))
-    for column in categorical:
-        found.append(
-            FeatureDrift(
-                column,
-                "categorical",
-                psi_categorical(reference[column], current[column]),
-                None,
-                None,
-            )
-        )
-    return sorted(found, key=lambda d: -d.psi)
+    """Per-feature drift, largest PSI first, for a reference used once."""
+    return ReferenceProfile.build(reference, np.array([]), numeric, categorical).feature_drift(
+        current
+    )
 
 
 @dataclass(frozen=True)
@@ -131,7 +193,5 @@ def summarize_drift(
 ) -> DriftSummary:
     """The drift statistics the rules judge, for any current rows: a month of the store or the
     online requests the service logged (the same columns)."""
-    drifts = feature_drift(reference, current, list(NUMERIC_FEATURES), list(CATEGORICAL_FEATURES))
-    _, prediction_p = ks_test(reference_scores, current_scores)
-    drifted = [d.feature for d in drifts if d.psi >= psi_threshold]
-    return DriftSummary(drifts, drifted, prediction_p, psi_threshold)
+    profile = ReferenceProfile.build(reference, reference_scores)
+    return profile.summarize(current, current_scores, psi_threshold)

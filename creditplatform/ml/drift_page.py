@@ -1,5 +1,9 @@
 """The drift page: the platform's verdict first, then Evidently's views showing the same numbers.
 
+Evidently's views cost ~0.2 s a column (plotly figures), most of a month's report, so they are
+drawn where people look: on a month with drift (or every month, ``drift_evidently_views``). A
+month within limits gets the verdict, the score plot and every feature's PSI as a table.
+
 Evidently's own PSI bins differently (and its dataset headline counts the share of drifted
 columns against 50%), so left to itself its page contradicted the verdict the platform acted on.
 Here Evidently is told to use the platform's statistics as its drift method: each column's drift
@@ -65,6 +69,10 @@ class Verdict:
     @property
     def prediction_drift(self) -> bool:
         return self.prediction_ks_pvalue < self.prediction_pvalue
+
+    @property
+    def within_limits(self) -> bool:
+        return not self.drifted_features and not self.prediction_drift
 
 
 STATISTIC = "creditplatform"
@@ -133,12 +141,29 @@ def score_plot(reference: np.ndarray, current: np.ndarray, month: str) -> bytes:
     return png(fig)
 
 
+def _scope(shown: int, features_total: int, sample_rows: int) -> str:
+    if not shown:
+        return (
+            "<p>Within limits: Evidently's per-column views are drawn for months with drift "
+            "(setting <code>drift_evidently_views</code>: <code>always</code> draws them every "
+            "month). Every feature's PSI is below.</p>"
+        )
+    return (
+        f"<p>Below, Evidently's per-column views for {shown} columns: the {shown - 1} features "
+        f"with the largest PSI (every drifted feature included) of {features_total}, and the "
+        f"predicted PD ({SCORE_COLUMN}). Its drift scores are the platform's, computed on every "
+        f"row (PSI for features, KS p-value for {SCORE_COLUMN}); its plots draw "
+        f"{sample_rows:,} sampled rows a side.</p>"
+    )
+
+
 def verdict_html(verdict: Verdict, plot: bytes, shown: int, sample_rows: int) -> str:
     """The header: month, champion, reference, max PSI, drifted features, prediction drift,
-    the retrain rule's outcome with its reasons, and what the Evidently part below covers."""
+    the retrain rule's outcome with its reasons, and what the Evidently part below covers
+    (``shown`` columns, none on a month drawn without it)."""
     v, e = verdict, html.escape
     drifted = ", ".join(v.drifted_features) or "none"
-    headline = "Drift detected" if v.drifted_features or v.prediction_drift else "No drift detected"
+    headline = "Drift detected" if not v.within_limits else "No drift detected"
     decision = "retrain requested by the drift rule" if v.retrain else "no drift retrain"
     auc = (
         f"<li>Month ROC-AUC under the champion: {v.month_auc:.4f} "
@@ -164,11 +189,24 @@ def verdict_html(verdict: Verdict, plot: bytes, shown: int, sample_rows: int) ->
         + "".join(f"<li>{e(reason)}</li>" for reason in v.retrain_reasons)
         + "</ul></li></ul>"
         f"<img alt='score distribution' src='data:image/png;base64,{image}'/>"
-        f"<p>Below, Evidently's per-column views for {shown} columns: the {shown - 1} features "
-        f"with the largest PSI (every drifted feature included) of {v.features_total}, and the "
-        f"predicted PD ({SCORE_COLUMN}). Its drift scores are the platform's, computed on every "
-        f"row (PSI for features, KS p-value for {SCORE_COLUMN}); its plots draw "
-        f"{sample_rows:,} sampled rows a side.</p></section>"
+        f"{_scope(shown, v.features_total, sample_rows)}</section>"
+    )
+
+
+def psi_table_html(drifts: list, psi_threshold: float) -> str:
+    """Every feature's PSI (largest first) and KS p-value, as the page of a month within
+    limits shows them."""
+    rows = "".join(
+        f"<tr><td>{html.escape(d.feature)}</td><td>{d.kind}</td><td>{d.psi:.4f}</td>"
+        f"<td>{'' if d.ks_pvalue is None else f'{d.ks_pvalue:.3g}'}</td>"
+        f"<td>{'drifted' if d.psi >= psi_threshold else ''}</td></tr>"
+        for d in drifts
+    )
+    return (
+        "<table id='creditplatform-psi' style='font-family:sans-serif;margin:1.5em;"
+        "border-collapse:collapse'><thead><tr><th>feature</th><th>kind</th><th>PSI</th>"
+        f"<th>KS p-value</th><th>PSI &ge; {psi_threshold}</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
     )
 
 
@@ -186,22 +224,32 @@ def write_drift_page(
     drifts: list,
     reference: tuple[pd.DataFrame, np.ndarray],
     current: tuple[pd.DataFrame, np.ndarray],
+    evidently: bool = True,
 ) -> tuple[list[str], int]:
-    """Write the month's page (verdict, score plot, Evidently's views of the shown features and
-    the predicted PD); returns (features shown, rows drawn a side). ``reference`` and
-    ``current`` are each (feature rows, the champion's PDs for them)."""
+    """Write the month's page (verdict, score plot, then Evidently's views of the shown features
+    and the predicted PD, or without ``evidently`` every feature's PSI); returns (features
+    Evidently shows, rows it drew a side). ``reference`` and ``current`` are each (feature
+    rows, the champion's PDs for them)."""
+    (ref_rows, ref_scores), (cur_rows, cur_scores) = reference, current
+    plot = score_plot(ref_scores, cur_scores, verdict.month)
+    if not evidently:
+        body = psi_table_html(drifts, verdict.psi_threshold)
+        page = (
+            f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Drift {verdict.month}"
+            f"</title></head><body></body></html>"
+        )
+        write_page(path, verdict_html(verdict, plot, 0, 0) + body, page)
+        return [], 0
     shown = html_features(drifts, verdict.psi_threshold)
     psi = {d.feature: d.psi for d in drifts}
     scores = {f: (psi[f], psi[f] >= verdict.psi_threshold) for f in shown}
     scores[SCORE_COLUMN] = (verdict.prediction_ks_pvalue, verdict.prediction_drift)
     thresholds = {f: verdict.psi_threshold for f in shown}
     thresholds[SCORE_COLUMN] = verdict.prediction_pvalue
-    (ref_rows, ref_scores), (cur_rows, cur_scores) = reference, current
-    evidently, rows = evidently_html(
+    evidently_page, rows = evidently_html(
         ref_rows.assign(**{SCORE_COLUMN: ref_scores}),
         cur_rows.assign(**{SCORE_COLUMN: cur_scores}),
         scores, thresholds, HTML_SAMPLE_ROWS,
     )  # fmt: skip
-    plot = score_plot(ref_scores, cur_scores, verdict.month)
-    write_page(path, verdict_html(verdict, plot, len(scores), rows), evidently)
+    write_page(path, verdict_html(verdict, plot, len(scores), rows), evidently_page)
     return shown, rows

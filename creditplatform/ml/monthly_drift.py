@@ -6,6 +6,12 @@ and the month's row in ``monitoring.drift``.
 Our PSI/KS on every row decide; the page (``ml/drift_page.py``) leads with that verdict and
 Evidently draws the same numbers below it. The drift sensor acts on the numbers this returns
 (through the asset's metadata). No Dagster import.
+
+The reference side (rows, scores, bins, sorted values) is the same for every month a champion
+is judged on, so it is built once per champion and kept for the process: a backfill or the
+benchmark pays for it in its first month only. It is keyed by a hash of the reference rows as
+they are now (``split_fingerprint``, computed in DuckDB), so a rebuilt feature month is never
+judged against a stale reference.
 """
 
 from __future__ import annotations
@@ -16,18 +22,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
 
 from creditplatform.features.store import STORE, Connect, NoFeatures
 from creditplatform.ml import drift_page as page
-from creditplatform.ml.drift import DriftSummary, summarize_drift
-from creditplatform.ml.lineage import frame_sha256
+from creditplatform.ml.drift import DriftSummary, ReferenceProfile
 from creditplatform.ml.metrics import classification_metrics
 from creditplatform.ml.model import predict_pd
 from creditplatform.ml.policies import MetricPolicy
 from creditplatform.ml.registry import Registry, load_verified
 from creditplatform.ml.retrain_rules import DriftEvidence, RetrainRules, evaluate, should_retrain
-from creditplatform.ml.training_data import load_split
+from creditplatform.ml.training_data import load_split, split_fingerprint
 from creditplatform.months import reference_months
 from creditplatform.warehouse.monitoring import (
     cached_reference_scores,
@@ -45,6 +51,7 @@ class DriftPolicy:
     reference_months: int
     matured_label_share: float
     metrics: MetricPolicy
+    evidently_always: bool = False  # Evidently's views on every month, not drifted ones only
 
 
 @dataclass(frozen=True)
@@ -61,7 +68,7 @@ class MonthDrift:
 
     @property
     def within_limits(self) -> bool:
-        return not self.verdict.drifted_features and not self.verdict.prediction_drift
+        return self.verdict.within_limits
 
 
 def _month_auc(current, scores, policy: DriftPolicy, champion_auc: float | None):
@@ -80,6 +87,36 @@ def _month_auc(current, scores, policy: DriftPolicy, champion_auc: float | None)
     return auc, (champion_auc - auc) / champion_auc if champion_auc else None
 
 
+@dataclass(frozen=True)
+class Reference:
+    """The champion's drift reference: its training rows of the reference months, their PDs
+    and the profile every statistic compares against."""
+
+    months: list[str]
+    rows: pd.DataFrame
+    profile: ReferenceProfile
+
+
+_references: dict[tuple[int, str], Reference] = {}  # the current champion's, per process
+
+
+def _reference(con, champion: ModelVersion, model, months: list[str]) -> Reference:
+    """The champion's reference for ``months``: from this process's cache while its rows are
+    unchanged, else read (and scored, unless its scores are cached in the warehouse)."""
+    split_set, version = champion.tags["data_sha256"], int(champion.version)
+    key = (version, split_fingerprint(con, split_set, "train", months))
+    if key in _references:
+        return _references[key]
+    rows = load_split(con, split_set, "train", months)
+    scores = cached_reference_scores(con, version, key[1])
+    if scores is None:
+        scores = predict_pd(model, rows)
+        store_reference_scores(con, version, key[1], scores)
+    _references.clear()
+    _references[key] = Reference(months, rows, ReferenceProfile.build(rows, scores))
+    return _references[key]
+
+
 def report_month(
     connect: Connect,
     registry: Registry,
@@ -95,12 +132,7 @@ def report_month(
     version = int(champion.version)
     months = reference_months(window, policy.reference_months)
     with connect() as con:
-        reference = load_split(con, champion.tags["data_sha256"], "train")
-        reference = reference[reference["month"].isin(months)].reset_index(drop=True)
-        # Keyed by the rows as they are now, so a rebuilt feature month is never served stale
-        # scores.
-        reference_sha = frame_sha256(reference)
-        ref_scores = cached_reference_scores(con, version, reference_sha)
+        reference = _reference(con, champion, model, months)
         current = con.execute(f"SELECT * FROM {STORE} WHERE month = ?", [month]).df()
         new_labelled = con.execute(
             f"SELECT count(TARGET) FROM {STORE} WHERE month > ? AND month <= ?",
@@ -109,13 +141,8 @@ def report_month(
         since_retrain = hours_since_drift_retrain(con, now)
     if current.empty:
         raise NoFeatures(f"no features for {month} in {STORE}")
-    fresh_reference = ref_scores is None
-    if fresh_reference:
-        ref_scores = predict_pd(model, reference)
     cur_scores = predict_pd(model, current)
-    summary = summarize_drift(
-        reference, current, ref_scores, cur_scores, policy.rules.psi_threshold
-    )
+    summary = reference.profile.summarize(current, cur_scores, policy.rules.psi_threshold)
     top = summary.features[0]
     champion_auc = registry.client().get_run(champion.run_id).data.metrics.get("test_roc_auc")
     month_auc, auc_drop = _month_auc(current, cur_scores, policy, champion_auc)
@@ -125,7 +152,7 @@ def report_month(
     stats_seconds = time.perf_counter() - started
     verdict = page.Verdict(
         month=month, champion_version=version, reference_months=months,
-        reference_rows=len(reference), current_rows=len(current), max_psi=top.psi,
+        reference_rows=len(reference.rows), current_rows=len(current), max_psi=top.psi,
         max_psi_feature=top.feature, drifted_features=summary.drifted,
         psi_threshold=policy.rules.psi_threshold,
         prediction_ks_pvalue=summary.prediction_ks_pvalue,
@@ -135,16 +162,15 @@ def report_month(
     )  # fmt: skip
     out_dir = reports_dir / "drift" / month
     out_dir.mkdir(parents=True, exist_ok=True)
+    evidently = policy.evidently_always or not verdict.within_limits
     shown, html_rows = page.write_drift_page(
-        out_dir / "report.html", verdict, summary.features, (reference, ref_scores),
-        (current, cur_scores),
+        out_dir / "report.html", verdict, summary.features,
+        (reference.rows, reference.profile.scores), (current, cur_scores), evidently,
     )  # fmt: skip
     found = MonthDrift(verdict, summary, int(new_labelled), champion_auc, now, stats_seconds,
                        out_dir / "report.html", shown, html_rows)  # fmt: skip
     (out_dir / "drift.json").write_text(json.dumps(_payload(found), indent=2))
     with connect() as con:
-        if fresh_reference:
-            store_reference_scores(con, version, reference_sha, ref_scores)
         record_drift(con, _drift_row(found))
     return found
 

@@ -33,14 +33,40 @@ def save_splits(con: duckdb.DuckDBPyConnection, split_set: str, splits: pd.DataF
     con.unregister("new_splits")
 
 
-def load_split(con: duckdb.DuckDBPyConnection, split_set: str, split: str) -> pd.DataFrame:
+def _split_rows(columns: str, months: list[str] | None) -> str:
+    within = " AND list_contains(?, f.month)" if months is not None else ""
+    return (
+        f"SELECT {columns} FROM {STORE} f JOIN {SPLITS_TABLE} s USING (month, SK_ID_CURR) "
+        f"WHERE s.split_set = ? AND s.split = ?{within}"
+    )
+
+
+def _split_params(split_set: str, split: str, months: list[str] | None) -> list:
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}")
+    return [split_set, split] + ([months] if months is not None else [])
+
+
+def load_split(
+    con: duckdb.DuckDBPyConnection, split_set: str, split: str, months: list[str] | None = None
+) -> pd.DataFrame:
+    """The split's feature rows (of ``months`` only, when given), in month and applicant
+    order."""
     return con.execute(
-        f"SELECT f.* FROM {STORE} f JOIN {SPLITS_TABLE} s USING (month, SK_ID_CURR) "
-        "WHERE s.split_set = ? AND s.split = ? ORDER BY f.month, f.SK_ID_CURR",
-        [split_set, split],
+        _split_rows("f.*", months) + " ORDER BY f.month, f.SK_ID_CURR",
+        _split_params(split_set, split, months),
     ).df()
+
+
+def split_fingerprint(
+    con: duckdb.DuckDBPyConnection, split_set: str, split: str, months: list[str] | None = None
+) -> str:
+    """Row count and an order-free hash of the split's feature rows as they are now, computed
+    in DuckDB without reading them out: a key that changes when a feature month is rebuilt."""
+    rows, digest = con.execute(
+        _split_rows("count(*), bit_xor(hash(f))", months), _split_params(split_set, split, months)
+    ).fetchone()
+    return f"{rows}-{digest or 0:016x}"
 
 
 def label_share_by_month(con: duckdb.DuckDBPyConnection) -> pd.Series:

@@ -74,8 +74,7 @@ def online_drift(
     months = reference_months(champion.tags["window"].split(","), settings.drift_reference_months)
     online = _logged(settings.request_log_path, version, since, wait_seconds)
     with settings.warehouse.connect(read_only=True, wait_seconds=wait_seconds) as con:
-        reference = load_split(con, champion.tags["data_sha256"], "train")
-    reference = reference[reference["month"].isin(months)].reset_index(drop=True)
+        reference = load_split(con, champion.tags["data_sha256"], "train", months)
     empty = OnlineDrift(
         version, months, len(reference), 0, since and since.isoformat(), None, None, [], None,
         settings.drift_psi_threshold, settings.drift_prediction_pvalue,

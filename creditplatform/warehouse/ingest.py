@@ -25,7 +25,7 @@ from creditplatform.sql import ident
 from creditplatform.warehouse.engine import transaction
 from creditplatform.warehouse.landing import landing_month
 from creditplatform.warehouse.month_data import forget_downstream
-from creditplatform.warehouse.staging import stage_file
+from creditplatform.warehouse.staging import drop_staged, stage_file
 
 RAW_SCHEMA = "raw"
 
@@ -162,9 +162,9 @@ def ingest_month(
     landing = landing_month(landing_dir, month)
     suffix = month.replace("-", "_")
     ensure_raw_tables(con)
+    names = {name: f"staging_{name}_{suffix}" for name in TABLE_NAMES}
     staged = {
-        name: stage_file(con, TABLES[name], landing.file(name), f"staging_{name}_{suffix}")
-        for name in TABLE_NAMES
+        name: stage_file(con, TABLES[name], landing.file(name), names[name]) for name in TABLE_NAMES
     }
     validate_month(con, staged, recent_counts(con, month))
     for table in staged.values():
@@ -175,6 +175,6 @@ def ingest_month(
     if result.passed:
         result.downstream_rows_removed = _publish(con, month, staged, run_id)
         result.published = True
-    for table in staged.values():
-        con.execute(f"DROP TABLE IF EXISTS {table.ref}")
+    for name in names.values():
+        drop_staged(con, name)
     return result
