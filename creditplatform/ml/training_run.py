@@ -9,11 +9,13 @@ while a model fits. No Dagster import.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import mlflow
+from mlflow.entities import Metric
 
 from creditplatform.crashpoints import crashpoint
 from creditplatform.features.catalog import FEATURE_SCHEMA_VERSION, FEATURES
@@ -211,9 +213,12 @@ def evaluate_candidate(
     out_dir = reports_dir / "evaluation" / f"v{candidate.version}"
     files = ev.write_report(report, out_dir, f"Evaluation of model v{candidate.version}", facts)
     client.log_artifacts(candidate.mlflow_run_id, str(out_dir), "evaluation")
-    for set_name, per_model in report.metrics.items():
-        for metric, value in per_model["candidate"].items():
-            client.log_metric(candidate.mlflow_run_id, f"{set_name}_{metric}", value)
+    now = int(time.time() * 1000)
+    client.log_batch(candidate.mlflow_run_id, metrics=[
+        Metric(f"{set_name}_{metric}", value, now, 0)
+        for set_name, per_model in report.metrics.items()
+        for metric, value in per_model["candidate"].items()
+    ])  # fmt: skip
     info = EvaluationInfo(
         candidate, int(champion.version) if champion else None, report.metrics, str(out_dir)
     )

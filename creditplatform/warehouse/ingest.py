@@ -8,6 +8,9 @@ of an applicant the new delivery no longer has.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +26,7 @@ from creditplatform.crashpoints import crashpoint
 from creditplatform.homecredit import TABLE_NAMES, TABLES, TableSpec
 from creditplatform.sql import ident
 from creditplatform.warehouse.engine import transaction
-from creditplatform.warehouse.landing import landing_month
+from creditplatform.warehouse.landing import landing_month, sha256_file
 from creditplatform.warehouse.month_data import forget_downstream
 from creditplatform.warehouse.staging import drop_staged, stage_file
 
@@ -155,26 +158,59 @@ def _publish(con: duckdb.DuckDBPyConnection, month: str, staged: dict, run_id: s
     return removed
 
 
-def ingest_month(
+def ingest_month_stages(
     con: duckdb.DuckDBPyConnection, landing_dir: Path, month: str, run_id: str = ""
-) -> MonthIngest:
-    """Stage, validate and (if every contract passes) publish one month; staging is dropped."""
+) -> Iterator[MonthIngest]:
+    """Stage and validate one month, then (if every contract passes) publish it, in two steps
+    for a caller with work of its own to do while the month is written.
+
+    The first result is the month validated (every contract evaluated, ``published`` False).
+    If it passed, publishing starts on a worker thread before that result is handed over
+    (DuckDB writes without holding the GIL, so the caller's Python work, such as Dagster
+    recording the check results, overlaps it), and the second result is the month published.
+    The caller must not use ``con`` in between. Staging is dropped whatever happens.
+    """
     landing = landing_month(landing_dir, month)
     suffix = month.replace("-", "_")
     ensure_raw_tables(con)
     names = {name: f"staging_{name}_{suffix}" for name in TABLE_NAMES}
-    staged = {
-        name: stage_file(con, TABLES[name], landing.file(name), names[name]) for name in TABLE_NAMES
-    }
-    validate_month(con, staged, recent_counts(con, month))
-    for table in staged.values():
-        if table.report.violations:
-            table.report.violations = with_lines(Path(table.report.path), table.report.violations)
-    summaries = {n: _summarise(con, t) for n, t in staged.items() if t.report.passed}
-    result = MonthIngest(month, {n: t.report for n, t in staged.items()}, summaries, False)
-    if result.passed:
-        result.downstream_rows_removed = _publish(con, month, staged, run_id)
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="landing-sha256") as hashing:
+            digests = {n: hashing.submit(sha256_file, landing.file(n)) for n in TABLE_NAMES}
+            staged = {
+                name: stage_file(con, TABLES[name], landing.file(name), names[name])
+                for name in TABLE_NAMES
+            }
+            for name, table in staged.items():
+                table.report.sha256 = digests[name].result()
+        validate_month(con, staged, recent_counts(con, month))
+        for table in staged.values():
+            if table.report.violations:
+                table.report.violations = with_lines(
+                    Path(table.report.path), table.report.violations
+                )
+        summaries = {n: _summarise(con, t) for n, t in staged.items() if t.report.passed}
+        result = MonthIngest(month, {n: t.report for n, t in staged.items()}, summaries, False)
+        if not result.passed:
+            yield result
+            return
+        with ThreadPoolExecutor(1, thread_name_prefix="publish") as publisher:
+            publishing = publisher.submit(_publish, con, month, staged, run_id)
+            try:
+                yield result
+            finally:
+                removed = publishing.result()  # never leave ``con`` in use on the worker
+        result.downstream_rows_removed = removed
         result.published = True
-    for name in names.values():
-        drop_staged(con, name)
-    return result
+        yield result
+    finally:
+        for name in names.values():
+            drop_staged(con, name)
+
+
+def ingest_month(
+    con: duckdb.DuckDBPyConnection, landing_dir: Path, month: str, run_id: str = ""
+) -> MonthIngest:
+    """Stage, validate and (if every contract passes) publish one month; staging is dropped."""
+    with closing(ingest_month_stages(con, landing_dir, month, run_id)) as stages:
+        return list(stages)[-1]

@@ -24,7 +24,6 @@ from creditplatform.contracts.report import (
 )
 from creditplatform.homecredit import TableSpec
 from creditplatform.sql import ident, literal
-from creditplatform.warehouse.landing import sha256_file
 
 BOM = b"\xef\xbb\xbf"
 INTEGER_LITERAL = "[+-]?[0-9]+"
@@ -183,7 +182,7 @@ def stage_file(
     ``rowid + 1``, not a stored ``row_number() OVER ()`` (a window over the whole file that
     doubled the parse time). ``drop_staged`` removes both.
     """
-    report = TableReport(spec.name, str(path), sha256_file(path))
+    report = TableReport(spec.name, str(path), "")  # its SHA-256 is the caller's
     report.evaluated.add(COLUMNS_AND_TYPES)
     with path.open("rb") as handle:
         report.byte_order_mark = handle.read(len(BOM)) == BOM
