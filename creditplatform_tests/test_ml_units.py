@@ -143,3 +143,15 @@ def test_training_twice_gives_identical_predictions():
     a, b = predict_pd(first.model, valid_x), predict_pd(second.model, valid_x)
     assert np.max(np.abs(a - b)) <= 1e-12
     assert frame_sha256(train_x) == frame_sha256(train_x.copy())
+
+
+def test_prediction_in_blocks_gives_the_pds_of_one_call(monkeypatch: pytest.MonkeyPatch):
+    """A large frame is predicted in blocks (for speed); the PDs, and their order, are those of
+    one call over the whole frame."""
+    from creditplatform.ml import model as model_module
+
+    train_x, rows = _synthetic_features(3000, 5), _synthetic_features(1003, 6)
+    fitted = train(train_x, train_x["TARGET"], rows, rows["TARGET"], ModelParams(max_iter=20))
+    whole = fitted.model.predict_proba(rows)[:, 1]
+    monkeypatch.setattr(model_module, "PREDICT_BLOCK_ROWS", 100)  # 11 blocks, the last of 3 rows
+    assert np.array_equal(predict_pd(fitted.model, rows), whole)

@@ -127,5 +127,15 @@ def train(
     return TrainedModels(calibrated, baseline)
 
 
+# Rows per prediction call: on one 307k-row frame the pipeline's intermediate arrays outgrow the
+# caches and predicting ran 2.3x slower per row than in 50k-row blocks (the same PDs).
+PREDICT_BLOCK_ROWS = 50_000
+
+
 def predict_pd(model, frame: pd.DataFrame) -> np.ndarray:
-    return model.predict_proba(frame)[:, 1]
+    if len(frame) <= PREDICT_BLOCK_ROWS:
+        return model.predict_proba(frame)[:, 1]
+    return np.concatenate([
+        model.predict_proba(frame.iloc[start : start + PREDICT_BLOCK_ROWS])[:, 1]
+        for start in range(0, len(frame), PREDICT_BLOCK_ROWS)
+    ])  # fmt: skip

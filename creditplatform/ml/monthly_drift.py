@@ -89,10 +89,9 @@ def _month_auc(current, scores, policy: DriftPolicy, champion_auc: float | None)
 
 @dataclass(frozen=True)
 class Reference:
-    """The champion's drift reference: its training rows of the reference months, their PDs
-    and the profile every statistic compares against."""
+    """The champion's drift reference: its training rows of the reference months and the
+    profile (their PDs included) every statistic compares against."""
 
-    months: list[str]
     rows: pd.DataFrame
     profile: ReferenceProfile
 
@@ -113,7 +112,7 @@ def _reference(con, champion: ModelVersion, model, months: list[str]) -> Referen
         scores = predict_pd(model, rows)
         store_reference_scores(con, version, key[1], scores)
     _references.clear()
-    _references[key] = Reference(months, rows, ReferenceProfile.build(rows, scores))
+    _references[key] = Reference(rows, ReferenceProfile.build(rows, scores))
     return _references[key]
 
 
