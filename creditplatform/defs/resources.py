@@ -28,7 +28,7 @@ from creditplatform.ml.policies import MetricPolicy, SplitPolicy
 from creditplatform.ml.records import decode_record, encode_record
 from creditplatform.ml.retrain_rules import RetrainRules
 from creditplatform.settings import Settings
-from creditplatform.warehouse.engine import WarehouseLocation
+from creditplatform.warehouse.engine import WarehouseLocation, as_writer
 
 if TYPE_CHECKING:
     from creditplatform.ml.registry import Registry
@@ -196,6 +196,8 @@ class Warehouse(DuckDBResource):
             Path(self.database).parent.mkdir(parents=True, exist_ok=True)
             opened = super().get_connection()
         with opened as con:
+            if not self.location().is_lake:
+                as_writer(con)
             try:
                 yield con
             finally:

@@ -78,11 +78,12 @@ class WarehouseLocation:
         for up to ``wait_seconds``, then raise ``duckdb.IOException``."""
         if self.is_lake:
             return self._connect_lake(read_only)
-        if not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        return retry_while_locked(
-            lambda: duckdb.connect(str(self.path), read_only=read_only), wait_seconds
-        )
+        if read_only:
+            return retry_while_locked(
+                lambda: duckdb.connect(str(self.path), read_only=True), wait_seconds
+            )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return as_writer(retry_while_locked(lambda: duckdb.connect(str(self.path)), wait_seconds))
 
     def _connect_lake(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(":memory:")
@@ -140,6 +141,21 @@ def advisory_lock(conninfo: str, name: str) -> Iterator[None]:
     finally:
         _held.discard(key)
         pg.close()  # ends the session, which releases the lock
+
+
+def as_writer(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """``con`` set up for the warehouse's writers: no row-group vacuum at checkpoints.
+
+    Every insert since DuckDB 1.4 starts a new row group, and a checkpoint (each commit past
+    the WAL threshold) then merges the table's trailing partial row groups: it rewrites and
+    recompresses old months' rows, so a month's publish cost about twice its inserts and grew
+    with the tables (``benchmarks.ingest_speed --code`` on the commit before this times it).
+    Without it a table keeps one partial row group per month, and the rows a re-delivered
+    month replaces stay in the file as deleted rows. A setting of the database instance, so
+    every connection of this process shares it (a connection's config would refuse others).
+    """
+    con.execute("SET max_vacuum_tasks = 0")
+    return con
 
 
 @contextmanager
