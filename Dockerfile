@@ -8,5 +8,5 @@ WORKDIR /app
 COPY pyproject.toml uv.lock README.md ./
 COPY creditplatform ./creditplatform
 COPY deploy ./deploy
-RUN uv sync --frozen --no-dev
+RUN uv sync --frozen --no-dev --compile-bytecode
 ENV DAGSTER_HOME=/app/deploy/production CREDITPLATFORM_PROFILE=production

@@ -29,9 +29,14 @@ help:
 	@echo "make lint   ruff"
 	@echo "make clean  remove generated data (keeps the venv)"
 
+# --compile-bytecode: every process (each CLI command, Dagster run worker, test subprocess)
+# imports Dagster, pandas, MLflow and scikit-learn; where .pyc files are never written (e.g.
+# PYTHONDONTWRITEBYTECODE=1, common in containers and CI images) each import compiled them from
+# source again: about 4 s of every process start (the import line of `make bench`'s README
+# section). Compiling once at install costs ~20 s.
 $(VENV)/.synced: pyproject.toml uv.lock
 	@if [ ! -x "$(UV)" ]; then $(PYTHON) -m venv $(VENV)-tools && $(VENV)-tools/bin/pip install --quiet --disable-pip-version-check "uv>=0.5"; fi
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 	@touch $@
 
 venv: $(VENV)/.synced

@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import duckdb
 
-from benchmarks import feature_engines, model_quality
+from benchmarks import feature_engines, model_quality, predict_blocks
 from benchmarks.common import write_results
 from benchmarks.graph_run import RAW_KEYS, STAGES
 from benchmarks.processes import run_measured
@@ -61,6 +62,23 @@ def _environment(data_dir: Path) -> dict[str, str]:
     }
     env.pop("MLFLOW_TRACKING_URI", None)  # the embedded store under the data dir
     return env
+
+
+# What every process of the platform imports before its first step (a CLI command, a run worker).
+STARTUP_IMPORTS = "import creditplatform.definitions, mlflow, sklearn.ensemble"
+
+
+def _import_seconds(env: dict[str, str], workdir: Path) -> dict[str, float]:
+    """Wall seconds of ``STARTUP_IMPORTS`` in a fresh interpreter: with the venv's compiled
+    bytecode (``make venv`` compiles it), and from source, as where no .pyc was ever written
+    and none may be (PYTHONDONTWRITEBYTECODE with an empty cache prefix)."""
+    cold = {**env, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": str(workdir / "pyc")}
+    found = {}
+    for name, environment in (("compiled", env), ("from_source", cold)):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", STARTUP_IMPORTS], env=environment, check=True)
+        found[name] = round(time.perf_counter() - started, 2)
+    return found
 
 
 def _graph(months: list[str], env: dict[str, str]) -> tuple[dict, dict, dict]:
@@ -123,12 +141,16 @@ def run(months: int, applications: int, seed: int, workdir: Path) -> dict:
     shutil.move(data_dir / "landing" / incremental, held)
     _say(f"generated in {time.perf_counter() - started:.0f}s")
 
+    imports = _import_seconds(env, workdir)
+    _say(f"start-up imports: {imports}")
     graph, stages, details = _graph(history, env)
     train = details["train"]["runs"][0]["metadata"]
     settings = replace(load_settings(), data_dir=data_dir)
     rows = _published_rows(settings.warehouse_path)
     quality = model_quality.oracle_comparison(settings, int(train["model_version"]))
     quality["training_rows"] = int(train["training_rows"])
+    blocks = predict_blocks.rows_per_second(settings)
+    _say(f"prediction rows/s by block size: {blocks}")
     engines = feature_engines.compare_engines(data_dir / "warehouse.duckdb", history, workdir)
 
     shutil.move(held, data_dir / "landing" / incremental)
@@ -156,11 +178,13 @@ def run(months: int, applications: int, seed: int, workdir: Path) -> dict:
         "features_vs_polars": engines["polars"],
         "model_quality": quality,
         "incremental_month_s": round(increment.wall_s, 1),
+        "startup_imports_s": imports,
         "ingest_month_median_s": _median_run_s(details["ingest"]),
         "drift_month_median_s": _median_run_s(details["drift"], skip_first=True),
         "incremental_month_peak_rss_gb": round(increment.peak_rss_gb, 2),
         "scoring": scoring,
         "scoring_rows_per_s": scoring["rows_per_s"],
+        "predict_rows_per_s_by_block": blocks,
     }
 
 
@@ -192,12 +216,18 @@ def markdown(result: dict) -> str:
         f"Incremental month (`dagster asset materialize`, raw + checks → features → drift → "
         f"scores, CLI start-up included): {result['incremental_month_s']} s, peak "
         f"{result['incremental_month_peak_rss_gb']} GB.",
+        f"Start-up imports (`{STARTUP_IMPORTS}`, a fresh interpreter): "
+        f"{result['startup_imports_s']['compiled']} s with the venv's bytecode, "
+        f"{result['startup_imports_s']['from_source']} s compiled from source.",
         f"Per month (median of the runs): ingest {result['ingest_month_median_s']} s, drift "
         f"report {result['drift_month_median_s']} s after the first month.",
         f"Scoring: {result['scoring']['rows']:,} rows in {scale['stages']['score']['runs']} "
         f"`batch_scores` run(s) (a single-run backfill); {result['scoring']['rows_per_s']:,} "
         f"rows/s end to end (Dagster run, load champion, read features, predict, write); "
         f"{result['scoring']['predict_rows_per_s']:,} rows/s for the prediction alone.",
+        "Prediction alone by block size (rows per `predict_proba` call: rows/s): "
+        + ", ".join(f"{k}: {v:,}" for k, v in result["predict_rows_per_s_by_block"].items())
+        + ".",
     ]
     return "\n".join(lines)
 

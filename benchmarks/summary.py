@@ -72,6 +72,8 @@ def latest(scale: dict, drift: dict, serving: dict) -> dict:
         "scoring_rows_per_s": scale["scoring_rows_per_s"],
         "scoring_run_rows_per_s": scale["scoring_rows_per_s"],
         "scoring_predict_rows_per_s": scale["scoring"]["predict_rows_per_s"],
+        "predict_rows_per_s_by_block": scale["predict_rows_per_s_by_block"],
+        "startup_imports_s": scale["startup_imports_s"],
         "model_quality": {
             "auc": test_model["roc_auc"],
             "oracle_auc": test_oracle["roc_auc"],
@@ -144,6 +146,15 @@ def markdown(summary: dict) -> str:
     for name, stage in summary["scale"]["stages"].items():
         lines.append(f"| {name} | {stage['wall_s']} | {stage['peak_rss_gb']} |")
     lines.append(f"| process start (imports, instance) | {summary['scale']['start_s']} | |")
+    imports, blocks = summary["startup_imports_s"], summary["predict_rows_per_s_by_block"]
+    lines += [
+        "",
+        f"Start-up imports of a fresh process: {imports['compiled']} s with the venv's bytecode, "
+        f"{imports['from_source']} s compiled from source.",
+        "Prediction rows/s by block size: "
+        + ", ".join(f"{size}: {rate:,}" for size, rate in blocks.items())
+        + ".",
+    ]
     lines += ["", "| drift scenario | recall | false flags | retrains in stable months "
               "| months to detection / retrain / PSI < 0.2 / performance retrain |",
               "|---|---|---|---|---|"]  # fmt: skip

@@ -61,7 +61,9 @@ def test_one_image_at_the_package_version(values, mlflow_container):
     # The Dockerfile builds that image with the instance and profile of the production profile.
     dockerfile = (REPO_ROOT / "Dockerfile").read_text()
     assert "DAGSTER_HOME=/app/deploy/production" in dockerfile
-    assert "uv sync --frozen" in dockerfile
+    assert "uv sync --frozen --no-dev --compile-bytecode" in dockerfile
+    # So does every venv `make` creates: no process compiles the dependencies' sources again.
+    assert "sync --frozen --compile-bytecode" in (REPO_ROOT / "Makefile").read_text()
 
 
 def test_code_location_settings_and_volume_reach_every_pod(values):

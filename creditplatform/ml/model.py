@@ -127,9 +127,12 @@ def train(
     return TrainedModels(calibrated, baseline)
 
 
-# Rows per prediction call: on one 307k-row frame the pipeline's intermediate arrays outgrow the
-# caches and predicting ran 2.3x slower per row than in 50k-row blocks (the same PDs).
-PREDICT_BLOCK_ROWS = 50_000
+# Rows per prediction call. The booster walks every tree over the whole block, so a block's
+# feature matrix should stay in cache: at Home Credit scale (307k rows, 200 trees, 2 cores)
+# 5,000-row blocks predict ~83k rows/s, 50,000-row blocks ~42k and one call less still
+# (`make bench`: scale.json, predict_rows_per_s_by_block); below ~4,000 the pipeline's
+# per-call overhead wins again.
+PREDICT_BLOCK_ROWS = 5_000
 
 
 def predict_pd(model, frame: pd.DataFrame) -> np.ndarray:
