@@ -186,3 +186,40 @@ def test_a_publish_leaves_earlier_row_groups_as_written(tmp_path, opener):
             "SELECT row_group_id, min(count) FROM pragma_storage_info('t') GROUP BY 1 ORDER BY 1"
         ).fetchall()
     assert groups == [(0, 1000), (1, 1000)]  # DuckDB's default vacuum merges them into one
+
+
+PRELOAD_PROBE = """
+import sys
+from pathlib import Path
+import dagster as dg
+from creditplatform.defs.raw import raw_tables
+from creditplatform_tests.conftest import resources_at
+assert "mlflow" not in sys.modules and "sklearn.ensemble" not in sys.modules
+data = Path(sys.argv[1])
+result = dg.materialize([raw_tables], partition_key="2024-01",
+                        instance=dg.DagsterInstance.ephemeral(),
+                        resources={k: resources_at(data)[k] for k in ("paths", "warehouse")})
+assert result.success
+from creditplatform import preload
+assert preload._thread is not None, "the ingest step started no preload"
+preload._thread.join()
+print(sorted(m for m in preload.LATER_STEP_MODULES if m in sys.modules))
+"""
+
+
+def test_the_ingest_step_imports_the_later_steps_libraries_meanwhile(small_history, tmp_path):
+    """A run process that ingests has MLflow, scikit-learn and skops imported by its ingest step
+    (on a background thread), not by the first step that scores or reads the registry."""
+    import subprocess
+    import sys
+
+    data = tmp_path / "fresh"
+    (data / "landing").mkdir(parents=True)
+    (data / "landing" / MONTH).symlink_to(small_history / "landing" / MONTH)
+    done = subprocess.run(
+        [sys.executable, "-c", PRELOAD_PROBE, str(data)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    from creditplatform.preload import LATER_STEP_MODULES
+
+    assert done.stdout.strip().splitlines()[-1] == str(sorted(LATER_STEP_MODULES))

@@ -26,6 +26,7 @@ from creditplatform.defs import metadata as md
 from creditplatform.defs.partitions import monthly_partitions
 from creditplatform.defs.resources import WAREHOUSE_POOL, PlatformPaths, Warehouse
 from creditplatform.homecredit import TABLES, TableSpec
+from creditplatform.preload import preload
 from creditplatform.warehouse.ingest import MonthIngest, ingest_month_stages, raw_ref
 from creditplatform.warehouse.landing import LandingError
 from creditplatform.warehouse.month_data import forget_reports
@@ -132,6 +133,7 @@ def _materialization(result: MonthIngest, table: str) -> dg.MaterializeResult:
 )
 def raw_tables(context: dg.AssetExecutionContext, paths: PlatformPaths, warehouse: Warehouse):
     month = context.partition_key
+    preload()  # the run's later steps' libraries, imported while DuckDB ingests
     try:
         with (
             warehouse.get_connection() as con,

@@ -51,10 +51,17 @@ def score_months(
     A repaired promotion is told to ``warn``."""
     reconcile_promotions(registry, con, run_id, warn)
     champion, model = load_champion(registry)
-    frame = con.execute(
-        f"SELECT * FROM {STORE} WHERE list_contains(?, month) ORDER BY month, SK_ID_CURR",
-        [months],
-    ).df()
+    # Through Arrow: DuckDB's own pandas conversion took ~1.8x as long on a 307k x 106 range
+    # (the label is left out: it is no model input, and its nullable type is where they differ).
+    frame = (
+        con.execute(
+            f"SELECT * EXCLUDE (TARGET) FROM {STORE} WHERE list_contains(?, month) "
+            "ORDER BY month, SK_ID_CURR",
+            [months],
+        )
+        .to_arrow_table()
+        .to_pandas()
+    )
     missing = sorted(set(months) - set(frame["month"]))
     if missing:
         raise NoFeatures(f"no features for {', '.join(missing)} in {STORE}")
