@@ -35,7 +35,7 @@ def run(applications: int, repeats: int, code: Path | None) -> dict:
     if not (data / "landing" / MONTH / "_SUCCESS").exists():
         generate_history(data, GenerateOptions(months=1, applications_per_month=applications))
     landing = data / "landing"
-    seconds = []
+    seconds, phases = [], []
     for attempt in range(repeats):
         warehouse = data / f"bench-{attempt}.duckdb"
         warehouse.unlink(missing_ok=True)
@@ -43,6 +43,7 @@ def run(applications: int, repeats: int, code: Path | None) -> dict:
             started = time.perf_counter()
             result = ingest_month(con, landing, MONTH)
             seconds.append(time.perf_counter() - started)
+        phases.append(getattr(result, "phase_seconds", {}))  # older code (--code) has none
         assert result.published, result.failure_message()
         warehouse.unlink()
     rows = sum(r.rows for r in result.reports.values())
@@ -54,6 +55,9 @@ def run(applications: int, repeats: int, code: Path | None) -> dict:
         "seconds": [round(s, 2) for s in seconds],
         "median_seconds": round(statistics.median(seconds), 2),
         "rows_per_second": round(rows / statistics.median(seconds)),
+        # Wall and process-CPU seconds per phase of the median run: CPU near 2x wall on 2 cores
+        # means the phase is bound by the cores.
+        "median_run_phases": phases[seconds.index(statistics.median_low(seconds))],
         "code": str(code.resolve()) if code else "this checkout",
         "code_commit": _commit(code or Path(__file__).parent),
     }
@@ -81,7 +85,14 @@ def main() -> None:
         f"| {result['applications']:,} | {result['landed_rows']:,} | {result['csv_mb']} | "
         f"{result['median_seconds']} | {result['rows_per_second']:,} | {result['seconds']} |"
     )
-    markdown = f"# Ingest of one month (code at commit {result['code_commit'][:7]})\n\n{table}"
+    phases = ", ".join(
+        f"{name} {p['wall']} s wall / {p['cpu']} s CPU"
+        for name, p in result["median_run_phases"].items()
+    )
+    markdown = (
+        f"# Ingest of one month (code at commit {result['code_commit'][:7]})\n\n{table}\n\n"
+        f"Phases of the median run (CPU: the whole process, every thread): {phases or 'n/a'}."
+    )
     write_results(args.name, result, markdown)
     print(markdown)
 

@@ -51,7 +51,10 @@ def failure_messages(result: dg.ExecuteInProcessResult) -> list[tuple[str, str]]
         user = data.user_failure_data
         text = user.description if user and user.description else None
         if text is None and data.error is not None:
-            text = f"{data.error.cls_name}: {data.error.message.strip()}"
+            error = data.error
+            while error.cause is not None:  # Dagster's wrapper names the op; the cause says why
+                error = error.cause
+            text = error.message.strip()  # "ExceptionClass: message"
         found.append((event.step_key or "?", text or "failed"))
     return found
 

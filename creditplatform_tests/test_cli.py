@@ -67,3 +67,23 @@ def test_bad_month_exits_non_zero_and_says_why(tmp_path):
     result = cli("ingest", "--month", "2024-01", env=env)
     assert result.returncode == 1
     assert "2024-01" in result.stderr and "_SUCCESS" in result.stderr
+
+
+def test_a_step_that_raised_is_told_by_its_own_error():
+    """The CLI names the exception a step raised, not Dagster's wrapper around it."""
+    import dagster as dg
+
+    from creditplatform.pipeline import failure_messages
+
+    @dg.op
+    def publish_month():
+        raise RuntimeError("TransactionContext Error: conflict on raw.bureau")
+
+    @dg.job
+    def one_step():
+        publish_month()
+
+    result = one_step.execute_in_process(raise_on_error=False)
+    assert ("publish_month", "RuntimeError: TransactionContext Error: conflict on raw.bureau") in (
+        failure_messages(result)
+    )

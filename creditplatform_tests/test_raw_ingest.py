@@ -223,3 +223,16 @@ def test_the_ingest_step_imports_the_later_steps_libraries_meanwhile(small_histo
     from creditplatform.preload import LATER_STEP_MODULES
 
     assert done.stdout.strip().splitlines()[-1] == str(sorted(LATER_STEP_MODULES))
+
+
+def test_an_ingest_times_its_phases(small_history, tmp_path):
+    """Stage, contracts and publish each get wall and CPU seconds (the run log and
+    ``benchmarks.ingest_speed`` report them: where a month's time goes)."""
+    from creditplatform.warehouse.ingest import ingest_month
+
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        result = ingest_month(con, small_history / "landing", MONTH)
+    assert result.published
+    assert list(result.phase_seconds) == ["stage", "contracts", "publish"]
+    for phase in result.phase_seconds.values():
+        assert phase["wall"] > 0 and phase["cpu"] >= 0

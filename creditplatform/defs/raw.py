@@ -150,9 +150,10 @@ def raw_tables(context: dg.AssetExecutionContext, paths: PlatformPaths, warehous
             description=str(err), metadata={"month": month}, allow_retries=False
         ) from err
     context.log.info(
-        "month %s published: %s",
+        "month %s published: %s; seconds (wall, CPU of the process): %s",
         month,
         json.dumps({t: r.rows for t, r in result.reports.items()}),
+        json.dumps(result.phase_seconds),
     )
     reports_removed = forget_reports(paths.reports_dir, month)
     if result.downstream_rows_removed or reports_removed:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from creditplatform.contracts.row_counts import HISTORY_MONTHS
 from creditplatform.crashpoints import crashpoint
 from creditplatform.homecredit import TABLE_NAMES, TABLES, TableSpec
 from creditplatform.sql import ident
+from creditplatform.timing import Phases
 from creditplatform.warehouse.engine import transaction
 from creditplatform.warehouse.landing import landing_month, sha256_file
 from creditplatform.warehouse.month_data import forget_downstream
@@ -48,6 +49,8 @@ class MonthIngest:
     published: bool
     # Rows removed from downstream tables because the month was delivered again.
     downstream_rows_removed: int = 0
+    # Wall and process-CPU seconds of "stage", "contracts" and "publish" (timing.Phases).
+    phase_seconds: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -174,6 +177,7 @@ def ingest_month_stages(
     suffix = month.replace("-", "_")
     ensure_raw_tables(con)
     names = {name: f"staging_{name}_{suffix}" for name in TABLE_NAMES}
+    phases = Phases()
     try:
         with ThreadPoolExecutor(1, thread_name_prefix="landing-sha256") as hashing:
             digests = {n: hashing.submit(sha256_file, landing.file(n)) for n in TABLE_NAMES}
@@ -183,6 +187,7 @@ def ingest_month_stages(
             }
             for name, table in staged.items():
                 table.report.sha256 = digests[name].result()
+        phases.mark("stage")
         validate_month(con, staged, recent_counts(con, month))
         for table in staged.values():
             if table.report.violations:
@@ -190,7 +195,11 @@ def ingest_month_stages(
                     Path(table.report.path), table.report.violations
                 )
         summaries = {n: _summarise(con, t) for n, t in staged.items() if t.report.passed}
-        result = MonthIngest(month, {n: t.report for n, t in staged.items()}, summaries, False)
+        phases.mark("contracts")
+        result = MonthIngest(
+            month, {n: t.report for n, t in staged.items()}, summaries, False,
+            phase_seconds=phases.seconds,
+        )  # fmt: skip
         if not result.passed:
             yield result
             return
@@ -200,6 +209,7 @@ def ingest_month_stages(
                 yield result
             finally:
                 removed = publishing.result()  # never leave ``con`` in use on the worker
+                phases.mark("publish")  # with whatever the caller did meanwhile
         result.downstream_rows_removed = removed
         result.published = True
         yield result
