@@ -12,6 +12,7 @@ one command each on the same data:
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import subprocess
 import sys
@@ -21,35 +22,46 @@ from pathlib import Path
 
 from benchmarks.common import write_results
 
-MONTH = "2024-01"
+START = "2024-01"
 
 
-def run(applications: int, repeats: int, code: Path | None) -> dict:
+def run(applications: int, repeats: int, code: Path | None, months_before: int = 0) -> dict:
     if code is not None:
         sys.path.insert(0, str(code.resolve()))
+    from creditplatform.months import month_range
     from creditplatform.synthetic.generate import GenerateOptions, generate_history
     from creditplatform.warehouse.engine import WarehouseLocation
     from creditplatform.warehouse.ingest import ingest_month
 
+    *earlier, month = month_range(START, months_before + 1)
     data = Path(tempfile.gettempdir()) / f"creditplatform-ingest-bench-{applications}"
-    if not (data / "landing" / MONTH / "_SUCCESS").exists():
-        generate_history(data, GenerateOptions(months=1, applications_per_month=applications))
+    data = data.with_name(f"{data.name}-{months_before + 1}m")
+    if not (data / "landing" / month / "_SUCCESS").exists():
+        options = GenerateOptions(months=months_before + 1, applications_per_month=applications)
+        generate_history(data, options)
     landing = data / "landing"
+    base = data / "base.duckdb"  # the earlier months, published by the code being timed
+    base.unlink(missing_ok=True)
+    with WarehouseLocation(base).connect() as con:
+        for key in earlier:
+            assert ingest_month(con, landing, key).published
     seconds, phases = [], []
     for attempt in range(repeats):
         warehouse = data / f"bench-{attempt}.duckdb"
-        warehouse.unlink(missing_ok=True)
+        shutil.copyfile(base, warehouse)
         with WarehouseLocation(warehouse).connect() as con:  # as the platform opens it
             started = time.perf_counter()
-            result = ingest_month(con, landing, MONTH)
+            result = ingest_month(con, landing, month)
             seconds.append(time.perf_counter() - started)
         phases.append(getattr(result, "phase_seconds", {}))  # older code (--code) has none
         assert result.published, result.failure_message()
         warehouse.unlink()
+    base.unlink()
     rows = sum(r.rows for r in result.reports.values())
-    size = sum(p.stat().st_size for p in (landing / MONTH).glob("*.csv"))
+    size = sum(p.stat().st_size for p in (landing / month).glob("*.csv"))
     return {
         "applications": applications,
+        "months_before": months_before,
         "landed_rows": rows,
         "csv_mb": round(size / 1e6, 1),
         "seconds": [round(s, 2) for s in seconds],
@@ -75,10 +87,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--applications-per-month", type=int, default=25626)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--months-before", type=int, default=0,
+                        help="months published before the timed one")  # fmt: skip
     parser.add_argument("--code", type=Path, help="another checkout of the package to time")
     parser.add_argument("--name", default="ingest_speed")
     args = parser.parse_args()
-    result = run(args.applications_per_month, args.repeats, args.code)
+    result = run(args.applications_per_month, args.repeats, args.code, args.months_before)
     table = (
         "| applications | landed rows | CSV MB | median s | rows/s | runs (s) |\n"
         "|---|---|---|---|---|---|\n"
@@ -90,7 +104,8 @@ def main() -> None:
         for name, p in result["median_run_phases"].items()
     )
     markdown = (
-        f"# Ingest of one month (code at commit {result['code_commit'][:7]})\n\n{table}\n\n"
+        f"# Ingest of one month after {result['months_before']} published ones (code at "
+        f"commit {result['code_commit'][:7]})\n\n{table}\n\n"
         f"Phases of the median run (CPU: the whole process, every thread): {phases or 'n/a'}."
     )
     write_results(args.name, result, markdown)
