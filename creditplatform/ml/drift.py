@@ -12,6 +12,8 @@ default, the usual reading): >= T significant (drifted), from T/2 minor, below t
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +24,8 @@ from creditplatform.features.catalog import CATEGORICAL_FEATURES, NUMERIC_FEATUR
 
 EPSILON = 1e-4
 BINS = 10
+# Threads for the per-feature statistics (results do not depend on it).
+STATISTICS_THREADS = min(4, os.cpu_count() or 1)
 
 
 def psi_from_shares(reference: np.ndarray, current: np.ndarray) -> float:
@@ -139,12 +143,17 @@ class ReferenceProfile:
 
     def feature_drift(self, current: pd.DataFrame) -> list[FeatureDrift]:
         """Per-feature drift, largest PSI first (never sampled: PSI is the decision
-        statistic)."""
-        found = []
-        for column, ref in self.numeric.items():
+        statistic). The numeric features are spread over threads: their sorts and searches run
+        in NumPy without the GIL, and one month's 93 KS tests were most of a drift report."""
+
+        def numeric(item: tuple[str, NumericReference]) -> FeatureDrift:
+            column, ref = item
             values = _numbers(current, column)
             statistic, pvalue = ks_test(ref.values, values)
-            found.append(FeatureDrift(column, "numeric", ref.psi(values), statistic, pvalue))
+            return FeatureDrift(column, "numeric", ref.psi(values), statistic, pvalue)
+
+        with ThreadPoolExecutor(STATISTICS_THREADS, thread_name_prefix="drift") as pool:
+            found = list(pool.map(numeric, self.numeric.items()))
         for column, shares in self.categorical.items():
             psi = _psi_levels(shares, _level_shares(current[column]))
             found.append(FeatureDrift(column, "categorical", psi, None, None))
