@@ -32,7 +32,7 @@ help:
 # --compile-bytecode: every process (each CLI command, Dagster run worker, test subprocess)
 # imports Dagster, pandas, MLflow and scikit-learn; where .pyc files are never written (e.g.
 # PYTHONDONTWRITEBYTECODE=1, common in containers and CI images) each import compiled them from
-# source again: importing the code location, MLflow and scikit-learn took 9.4 s against 3.6 s
+# source again: importing the code location, MLflow and scikit-learn took ~2.6x as long as
 # compiled (`make bench`: scale.json, startup_imports_s). Compiling once at install costs ~20 s.
 $(VENV)/.synced: pyproject.toml uv.lock
 	@if [ ! -x "$(UV)" ]; then $(PYTHON) -m venv $(VENV)-tools && $(VENV)-tools/bin/pip install --quiet --disable-pip-version-check "uv>=0.5"; fi

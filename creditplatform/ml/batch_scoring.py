@@ -51,8 +51,8 @@ def score_months(
     A repaired promotion is told to ``warn``."""
     reconcile_promotions(registry, con, run_id, warn)
     champion, model = load_champion(registry)
-    # Through Arrow: DuckDB's own pandas conversion took ~1.8x as long on a 307k x 106 range
-    # (the label is left out: it is no model input, and its nullable type is where they differ).
+    # Through Arrow, the faster path to pandas for a many-month range (the label is left out:
+    # it is no model input, and its nullable type is where the two conversions differ).
     frame = (
         con.execute(
             f"SELECT * EXCLUDE (TARGET) FROM {STORE} WHERE list_contains(?, month) "

@@ -129,9 +129,9 @@ def train(
 
 # Rows per prediction call. The booster walks every tree over the whole block, so a block's
 # feature matrix should stay in cache: at Home Credit scale (307k rows, 200 trees, 2 cores)
-# 5,000-row blocks predicted 93k rows/s, 50,000-row blocks 41k and one call 35k (`make bench`:
-# scale.json, predict_rows_per_s_by_block); at 2,000 the pipeline's per-call overhead wins
-# again (73k).
+# 5,000- and 10,000-row blocks predicted 85-98k rows/s, 50,000-row blocks 41-45k and one call
+# 34-35k (`make bench`: scale.json, predict_rows_per_s_by_block); at 2,000 the pipeline's
+# per-call overhead wins again (64-73k).
 PREDICT_BLOCK_ROWS = 5_000
 
 

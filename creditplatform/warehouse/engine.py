@@ -146,10 +146,10 @@ def advisory_lock(conninfo: str, name: str) -> Iterator[None]:
 def as_writer(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """``con`` set up for the warehouse's writers: no row-group vacuum at checkpoints.
 
-    Every insert since DuckDB 1.4 starts a new row group, and a checkpoint (each commit past
-    the WAL threshold) then merges the table's trailing partial row groups: it rewrites and
-    recompresses old months' rows, so a month's publish cost about twice its inserts and grew
-    with the tables (``benchmarks.ingest_speed --code`` on the commit before this times it).
+    In the pinned DuckDB (1.5) an insert starts new row groups, and a checkpoint (each commit
+    past the WAL threshold) then merges the table's trailing partial row groups: it rewrites
+    and recompresses old months' rows, more as the tables grow (``benchmarks.ingest_speed
+    --months-before 6``, with ``--code`` on the commit before this, times both).
     Without it a table keeps one partial row group per month, and the rows a re-delivered
     month replaces stay in the file as deleted rows. A setting of the database instance, so
     every connection of this process shares it (a connection's config would refuse others).
