@@ -169,7 +169,7 @@ def test_bom_is_accepted_and_recorded_from_a_path_sql_must_quote(small_history, 
 @pytest.mark.parametrize("opener", ["location", "resource"])
 def test_a_publish_leaves_earlier_row_groups_as_written(tmp_path, opener):
     """Writers' checkpoints append row groups instead of merging the trailing partial ones
-    (rewriting old months made a month's publish twice as slow as its inserts)."""
+    (rewriting old months slowed every publish, more as the tables grew)."""
     data = tmp_path / "data"
     warehouse = resources_at(data)["warehouse"]
     opened = (
