@@ -78,12 +78,12 @@ class WarehouseLocation:
         for up to ``wait_seconds``, then raise ``duckdb.IOException``."""
         if self.is_lake:
             return self._connect_lake(read_only)
-        if read_only:
-            return retry_while_locked(
-                lambda: duckdb.connect(str(self.path), read_only=True), wait_seconds
-            )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        return as_writer(retry_while_locked(lambda: duckdb.connect(str(self.path)), wait_seconds))
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = retry_while_locked(
+            lambda: duckdb.connect(str(self.path), read_only=read_only), wait_seconds
+        )
+        return con if read_only else as_writer(con)
 
     def _connect_lake(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(":memory:")

@@ -198,7 +198,7 @@ def ingest_month_stages(
         phases.mark("contracts")
         result = MonthIngest(
             month, {n: t.report for n, t in staged.items()}, summaries, False,
-            phase_seconds=phases.seconds,
+            phase_seconds=dict(phases.seconds),
         )  # fmt: skip
         if not result.passed:
             yield result
@@ -211,6 +211,7 @@ def ingest_month_stages(
                 removed = publishing.result()  # never leave ``con`` in use on the worker
                 phases.mark("publish")  # with whatever the caller did meanwhile
         result.downstream_rows_removed = removed
+        result.phase_seconds = phases.seconds
         result.published = True
         yield result
     finally:
