@@ -188,6 +188,38 @@ def test_a_publish_leaves_earlier_row_groups_as_written(tmp_path, opener):
     assert groups == [(0, 1000), (1, 1000)]  # DuckDB's default vacuum merges them into one
 
 
+def test_a_redelivered_month_leaves_no_dead_rows_behind(tmp_path):
+    """Without the vacuum, a month that is re-delivered again and again (delete then insert, as
+    a publish does) does not grow the file: each insert starts its own row groups, so the old
+    rows' groups are wholly deleted and dropped at the checkpoint."""
+    data = tmp_path / "data"
+    location = resources_at(data)["warehouse"].location()
+
+    def deliver(month: int) -> tuple[int, int]:
+        with closing(location.connect()) as con:
+            con.execute("BEGIN")
+            con.execute("DELETE FROM t WHERE month = ?", [month])
+            con.execute(
+                "INSERT INTO t SELECT ?, random(), 'applicant ' || range FROM range(150000)",
+                [month],
+            )
+            con.execute("COMMIT")
+            con.execute("CHECKPOINT")
+            groups = con.execute(
+                "SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('t')"
+            ).fetchone()[0]
+            used = con.execute("SELECT used_blocks FROM pragma_database_size()").fetchone()[0]
+            return groups, used
+
+    with closing(location.connect()) as con:
+        con.execute("CREATE TABLE t (month INTEGER, x DOUBLE, s VARCHAR)")
+    for month in range(4):
+        groups, used = deliver(month)
+    redelivered = [deliver(1 + k % 2) for k in range(8)]
+    assert {g for g, _ in redelivered} == {groups}  # 2 row groups a month, never more
+    assert max(u for _, u in redelivered) <= used + 2  # a block or two of slack, not a month
+
+
 PRELOAD_PROBE = """
 import sys
 from pathlib import Path

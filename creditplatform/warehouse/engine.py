@@ -150,8 +150,9 @@ def as_writer(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     past the WAL threshold) then merges the table's trailing partial row groups: it rewrites
     and recompresses old months' rows, more as the tables grow (``benchmarks.ingest_speed
     --months-before 6``, with ``--code`` on the commit before this, times both).
-    Without it a table keeps one partial row group per month, and the rows a re-delivered
-    month replaces stay in the file as deleted rows. A setting of the database instance, so
+    Without it a table keeps one partial row group per month. A re-delivered month leaves no
+    dead rows: its old rows filled row groups of their own, which the delete empties and the
+    checkpoint drops (tested). A setting of the database instance, so
     every connection of this process shares it (a connection's config would refuse others).
     """
     con.execute("SET max_vacuum_tasks = 0")
