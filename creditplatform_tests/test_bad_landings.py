@@ -121,6 +121,14 @@ class Platform:
         found = self.queries({t: (sql.format(t), [month]) for t in ALL_TABLES})
         return {t: rows[0] for t, rows in found.items()}
 
+    def last_run_retries(self) -> int:
+        """Steps put up for retry in the instance's newest run."""
+        with dg.DagsterInstance.get() as instance:
+            run = instance.get_runs(limit=1)[0]
+            return len(instance.get_records_for_run(
+                run.run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY
+            ).records)  # fmt: skip
+
     def champion(self) -> tuple:
         registry = build_definitions(load_settings()).resources["mlflow_tracking"].registry()
         champion = registry.champion()
@@ -166,6 +174,7 @@ def test_bad_landing_is_refused_where_it_is_and_loses_nothing(platform, capsys, 
     assert platform.other_months() == others
     if route == CLI:
         assert platform.champion() == champion
+        assert platform.last_run_retries() == 0, "a bad landing is final: the step never retries"
 
     platform.land_good()
     code, said = platform.ingest(capsys, route)

@@ -1,6 +1,6 @@
-"""A month's derived assets retry, bounded, when their step fails for a passing reason (another
-process holding the warehouse file), and fail for good, without retrying, when the failure is
-final (no features for the month); a failed month is then listed by ``status``."""
+"""A month's ingest and derived assets retry, bounded, when their step fails for a passing
+reason (another process holding the warehouse file), and fail for good, without retrying, when
+the failure is final (no features for the month); a failed month is then listed by ``status``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ import pytest
 
 from creditplatform.cli import _month_statuses
 from creditplatform.definitions import build_definitions
+from creditplatform.defs.raw import raw_key
+from creditplatform.homecredit import TABLES
 from creditplatform.settings import load_settings
 from creditplatform.status import month_gaps
 from creditplatform.warehouse.landing import land_month
@@ -58,11 +60,11 @@ def platform(platform_base, _isolated_data_dir: Path, monkeypatch: pytest.Monkey
     return _isolated_data_dir
 
 
-def _materialize(month: str, asset: str) -> dg.ExecuteInProcessResult:
+def _materialize(month: str, keys: list[dg.AssetKey]) -> dg.ExecuteInProcessResult:
     defs = build_definitions(load_settings())
     with dg.DagsterInstance.get() as instance:
         return defs.resolve_implicit_global_asset_job_def().execute_in_process(
-            instance=instance, asset_selection=[dg.AssetKey(asset)], partition_key=month,
+            instance=instance, asset_selection=keys, partition_key=month,
             raise_on_error=False,
         )  # fmt: skip
 
@@ -72,7 +74,14 @@ def _retries(result: dg.ExecuteInProcessResult) -> int:
 
 
 @pytest.mark.slow  # dagster-duckdb's own lock backoff runs out first: about 100 s
-def test_a_month_held_by_another_process_is_retried_until_it_is_free(platform: Path, tmp_path):
+@pytest.mark.parametrize(
+    ("month", "keys"),
+    [("2024-03", [raw_key(t) for t in TABLES]), ("2024-02", [dg.AssetKey("batch_scores")])],
+    ids=["ingest", "scores"],
+)
+def test_a_month_held_by_another_process_is_retried_until_it_is_free(
+    platform: Path, tmp_path, month: str, keys: list[dg.AssetKey]
+):
     holding, release = tmp_path / "holding", tmp_path / "release"
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD, str(platform / "warehouse.duckdb"), str(holding), str(release)]
@@ -85,7 +94,7 @@ def test_a_month_held_by_another_process_is_retried_until_it_is_free(platform: P
             assert holder.poll() is None and time.monotonic() < deadline
             time.sleep(0.2)
         watcher.start()
-        result = _materialize("2024-02", "batch_scores")
+        result = _materialize(month, keys)
     finally:
         stop.set()
         release.touch()
@@ -95,7 +104,7 @@ def test_a_month_held_by_another_process_is_retried_until_it_is_free(platform: P
 
 
 def test_a_final_failure_is_not_retried_and_status_lists_the_month(platform: Path):
-    result = _materialize("2024-03", "drift_report")
+    result = _materialize("2024-03", [dg.AssetKey("drift_report")])
     assert not result.success and _retries(result) == 0
     with dg.DagsterInstance.get() as instance:
         landed, statuses = _month_statuses(instance, load_settings())

@@ -5,6 +5,11 @@ reported from the same step (while a month that passed is written, on a worker t
 any contract fails the step fails after reporting them: no raw partition is materialised,
 nothing downstream runs, and the month keeps its previous good data. One step for the seven
 tables makes the month atomic and keeps foreign keys checkable.
+
+The step retries (bounded) when it fails for a passing reason: another process holding the
+warehouse file, or a DuckLake commit that conflicted with a concurrent writer's. So a month
+ingested from the CLI or ``dagster asset materialize`` survives them as a sensor's run does.
+A failed contract or an unreadable landing folder is final and never retried.
 """
 
 import json
@@ -24,7 +29,7 @@ from creditplatform.contracts.report import (
 )
 from creditplatform.defs import metadata as md
 from creditplatform.defs.partitions import monthly_partitions
-from creditplatform.defs.resources import WAREHOUSE_POOL, PlatformPaths, Warehouse
+from creditplatform.defs.resources import MONTHLY_RETRY, WAREHOUSE_POOL, PlatformPaths, Warehouse
 from creditplatform.homecredit import TABLES, TableSpec
 from creditplatform.preload import preload
 from creditplatform.warehouse.ingest import MonthIngest, ingest_month_stages, raw_ref
@@ -129,6 +134,7 @@ def _materialization(result: MonthIngest, table: str) -> dg.MaterializeResult:
     check_specs=_check_specs(),
     partitions_def=monthly_partitions,
     pool=WAREHOUSE_POOL,
+    retry_policy=MONTHLY_RETRY,
     name="raw_tables",
 )
 def raw_tables(context: dg.AssetExecutionContext, paths: PlatformPaths, warehouse: Warehouse):

@@ -36,10 +36,11 @@ if TYPE_CHECKING:
 # The one pool every step that opens the warehouse or moves the champion alias declares;
 # its limit (1) is `concurrency: pools: default_limit` in dagster.yaml.
 WAREHOUSE_POOL = "warehouse"
-# A month's features, drift report and scores are retried in the same run, twice, 5 s then 10 s
-# later, when their step fails (typically another process holding the DuckDB file: a user's
-# shell, a notebook). A ``Failure`` raised with ``allow_retries=False`` (no champion, no
-# features) is final. A partition that still fails stays FAILED and `status` lists it.
+# A month's ingest, features, drift report and scores are retried in the same run, twice, 5 s
+# then 10 s later, when their step fails (typically another process holding the DuckDB file: a
+# user's shell, a notebook; or a DuckLake commit conflict). A ``Failure`` raised with
+# ``allow_retries=False`` (failed contracts, no landing, no champion, no features) is final. A
+# partition that still fails stays FAILED and `status` lists it.
 MONTHLY_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
 
 

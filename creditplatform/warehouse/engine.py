@@ -10,8 +10,8 @@ DuckLake has no indexes or constraints and cannot take concurrent DDL, so correc
 rest on them on either profile: every table is created up front in one step serialised by a
 PostgreSQL advisory lock (``prepare``), each writer replaces its month inside one transaction
 (delete then insert, so a re-run never duplicates rows), and a commit that conflicts with a
-concurrent one fails whole and changes nothing: the step's retry policy (features, drift,
-scores) or the landing sensor's retry (ingest) runs it again on the new snapshot.
+concurrent one fails whole and changes nothing: the step's retry policy (ingest, features,
+drift, scores) runs it again on the new snapshot.
 
 The DuckDB extensions are loaded from the files the pinned ``duckdb-extension-*`` wheels
 install, never downloaded: a lake must never see two DuckDB versions (pyproject pins them).
