@@ -135,10 +135,11 @@ def train(
 PREDICT_BLOCK_ROWS = 5_000
 
 
-def predict_pd(model, frame: pd.DataFrame) -> np.ndarray:
-    if len(frame) <= PREDICT_BLOCK_ROWS:
+def predict_pd(model, frame: pd.DataFrame, block_rows: int = PREDICT_BLOCK_ROWS) -> np.ndarray:
+    """The PD of every row, predicted ``block_rows`` rows at a time (the benchmark varies it)."""
+    if len(frame) <= block_rows:
         return model.predict_proba(frame)[:, 1]
     return np.concatenate([
-        model.predict_proba(frame.iloc[start : start + PREDICT_BLOCK_ROWS])[:, 1]
-        for start in range(0, len(frame), PREDICT_BLOCK_ROWS)
+        model.predict_proba(frame.iloc[start : start + block_rows])[:, 1]
+        for start in range(0, len(frame), block_rows)
     ])  # fmt: skip
