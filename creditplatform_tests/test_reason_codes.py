@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from creditplatform.features.catalog import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES
+from creditplatform.ml.compiled_model import verified
 from creditplatform.ml.model import train
 from creditplatform.ml.reason_codes import reference_values, score_with_reasons
 from creditplatform.ml.records import ModelParams
@@ -36,16 +37,17 @@ def fitted():
     target = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int).to_numpy()
     params = ModelParams(max_iter=60, min_samples_leaf=40)
     models = train(frame[:3000], target[:3000], frame[3000:], target[3000:], params)
-    return models.model, frame, reference_values(frame[:3000])
+    reference = reference_values(frame[:3000])
+    return models.model, verified(models.model, reference), frame, reference
 
 
 def test_each_contribution_is_the_score_drop_of_that_one_feature_made_typical(fitted):
-    model, frame, reference = fitted
+    model, compiled, frame, reference = fitted
     applicant = frame.iloc[[0]].copy()
     applicant["EXT_SOURCE_MEAN"] = -3.0  # very low external score: the dominant risk
     applicant["NAME_INCOME_TYPE"] = "c"
     applicant["AMT_CREDIT"] = reference["AMT_CREDIT"]  # typical already: never a reason
-    pds, reasons = score_with_reasons(model, applicant, reference, top=4)
+    pds, reasons = score_with_reasons(compiled, applicant, reference, top=4)
     assert pds[0] == model.predict_proba(applicant)[0, 1]
     assert reasons[0][0].feature == "EXT_SOURCE_MEAN"
     assert "NAME_INCOME_TYPE" in {r.feature for r in reasons[0]}
@@ -63,13 +65,13 @@ def test_each_contribution_is_the_score_drop_of_that_one_feature_made_typical(fi
 
 
 def test_many_applicants_at_once_match_one_at_a_time(fitted):
-    model, frame, reference = fitted
+    model, compiled, frame, reference = fitted
     rows = frame.iloc[3000:3040]
-    pds, reasons = score_with_reasons(model, rows, reference, top=3)
+    pds, reasons = score_with_reasons(compiled, rows, reference, top=3)
     assert np.array_equal(pds, model.predict_proba(rows)[:, 1])
     for i in (0, 17, 39):
-        alone_pd, alone = score_with_reasons(model, rows.iloc[[i]], reference, top=3)
+        alone_pd, alone = score_with_reasons(compiled, rows.iloc[[i]], reference, top=3)
         assert alone_pd[0] == pds[i]
         assert [r.feature for r in alone[0]] == [r.feature for r in reasons[i]]
-    no_pd, none = score_with_reasons(model, rows, reference, top=0)
+    no_pd, none = score_with_reasons(compiled, rows, reference, top=0)
     assert np.array_equal(no_pd, pds) and all(r == [] for r in none)

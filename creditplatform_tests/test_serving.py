@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from creditplatform.cli import main
 from creditplatform.features.store import STORE
+from creditplatform.ml.compiled_model import verified
 from creditplatform.ml.reason_codes import score_with_reasons
 from creditplatform.ml.registry import Registry, load_explained
 from creditplatform.serving.app import create_app
@@ -89,7 +90,8 @@ def test_reason_codes_are_the_documented_method_on_the_stored_features(platform:
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         stored = con.execute(f"SELECT * FROM {STORE} WHERE month = ?", [MONTH]).df()
     stored = stored.set_index("SK_ID_CURR", drop=False).loc[[r["SK_ID_CURR"] for r in results]]
-    _, expected = score_with_reasons(model, stored, reference, settings.serve_reason_codes)
+    compiled = verified(model, reference)
+    _, expected = score_with_reasons(compiled, stored, reference, settings.serve_reason_codes)
     assert [[r["feature"] for r in result["reason_codes"]] for result in results] == [
         [r.feature for r in reasons] for reasons in expected
     ]
@@ -184,7 +186,7 @@ def test_metrics_count_the_requests_and_the_request_log_keeps_them(platform: Pat
     assert samples[("creditplatform_request_seconds_count", (("path", "/v1/score"),))] == 5
     assert samples[("creditplatform_scored_pd_count", ())] == 4
     assert samples[("creditplatform_model_version", ())] == 1
-    for stage in ("convert", "stage", "contracts", "features", "model"):  # one pass per request
+    for stage in ("convert", "contracts", "features", "model"):  # one pass per request
         assert samples[("creditplatform_scoring_stage_seconds_count", (("stage", stage),))] == 4
     # Leaving the client stopped the app, which flushed the request log.
     log = load_settings().request_log_path
@@ -319,7 +321,7 @@ def test_a_bug_is_a_500_with_its_request_id_and_the_service_goes_on(platform: Pa
     request = landing_requests(platform, limit=1)[0]
     with TestClient(app) as client:
         served = app.state.holder.current
-        app.state.holder._current = dataclasses.replace(served, pipeline=object())  # no model
+        app.state.holder._current = dataclasses.replace(served, model=object())  # no model
         broken = client.post("/v1/score", json=request, headers={"X-Request-ID": "bug-1"})
         assert broken.status_code == 500
         assert broken.json() == {"request_id": "bug-1", "detail": "internal error"}

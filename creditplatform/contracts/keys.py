@@ -69,21 +69,6 @@ def _orphans(ref: str, parent: str, fk: ForeignKey) -> tuple[str, list[str]]:
     return sql, ["row", *fk.columns, *(f"{fk.parent}.{c}" for c in rest)]
 
 
-def key_failures_sql(ref: str, spec: TableSpec, parent_refs: dict[str, str]) -> str:
-    """A scalar expression: duplicate keys plus orphan rows of ``ref`` (0 when all keys hold).
-
-    For callers that check many small tables in one statement; a non-zero count is then
-    explained by ``primary_key_violations`` and ``foreign_key_violations``.
-    """
-    parts = [f"(SELECT count(*) FROM ({_duplicate_keys(ref, spec)}))"] if spec.primary_key else []
-    parts += [
-        f"(SELECT count(*) FROM ({_orphans(ref, parent_refs[fk.parent], fk)[0]}))"
-        for fk in spec.foreign_keys
-        if fk.parent in parent_refs
-    ]
-    return " + ".join(parts) or "0"
-
-
 def foreign_key_violations(
     con: duckdb.DuckDBPyConnection, ref: str, spec: TableSpec, parent_refs: dict[str, str]
 ) -> list[Violation]:

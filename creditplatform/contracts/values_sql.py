@@ -112,19 +112,6 @@ def _pandera_violations(
     return found
 
 
-def failing_rows_sql(ref: str, schema: pa.DataFrameSchema) -> str | None:
-    """A scalar subquery: how many rows of ``ref`` break any rule (None: a rule has no SQL form).
-
-    For callers that check many small tables and want the happy path in one statement; a
-    non-zero count is then explained by ``value_rule_violations``.
-    """
-    rules, uncompiled = _rules(schema)
-    if uncompiled:
-        return None
-    failing = " OR ".join(f"({sql})" for _, _, sql in rules) or "false"
-    return f"(SELECT count_if({failing}) FROM {ref})"
-
-
 def value_rule_violations(
     con: duckdb.DuckDBPyConnection, ref: str, schema: pa.DataFrameSchema
 ) -> list[Violation]:

@@ -1,4 +1,5 @@
 -- Other institutions' credits (bureau) and their monthly status history (bureau_balance).
+-- Float sums and means add exact decimals (DECIMAL(38, 10)): order-independent, see store.py.
 WITH balance AS (
     SELECT
         bb.SK_ID_BUREAU,
@@ -19,11 +20,12 @@ SELECT
     mean(b.DAYS_CREDIT) AS BURO_DAYS_CREDIT_MEAN,
     max(b.DAYS_CREDIT) AS BURO_DAYS_CREDIT_MAX,
     min(b.DAYS_CREDIT) AS BURO_DAYS_CREDIT_MIN,
-    mean(b.AMT_CREDIT_SUM) AS BURO_AMT_CREDIT_SUM_MEAN,
-    sum(b.AMT_CREDIT_SUM) AS BURO_AMT_CREDIT_SUM_TOTAL,
-    sum(b.AMT_CREDIT_SUM_DEBT) AS BURO_DEBT_TOTAL,
-    sum(b.AMT_CREDIT_SUM_DEBT) / nullif(sum(b.AMT_CREDIT_SUM), 0) AS BURO_DEBT_CREDIT_RATIO,
-    sum(b.AMT_CREDIT_SUM_OVERDUE) AS BURO_OVERDUE_TOTAL,
+    mean(CAST(b.AMT_CREDIT_SUM AS DECIMAL(38, 10))) AS BURO_AMT_CREDIT_SUM_MEAN,
+    sum(CAST(b.AMT_CREDIT_SUM AS DECIMAL(38, 10))) AS BURO_AMT_CREDIT_SUM_TOTAL,
+    sum(CAST(b.AMT_CREDIT_SUM_DEBT AS DECIMAL(38, 10))) AS BURO_DEBT_TOTAL,
+    sum(CAST(b.AMT_CREDIT_SUM_DEBT AS DECIMAL(38, 10)))
+        / nullif(sum(CAST(b.AMT_CREDIT_SUM AS DECIMAL(38, 10))), 0) AS BURO_DEBT_CREDIT_RATIO,
+    sum(CAST(b.AMT_CREDIT_SUM_OVERDUE AS DECIMAL(38, 10))) AS BURO_OVERDUE_TOTAL,
     max(b.AMT_CREDIT_MAX_OVERDUE) AS BURO_MAX_OVERDUE_MAX,
     sum(bal.months) AS BB_MONTHS_COUNT,
     sum(bal.dpd_months) AS BB_DPD_MONTHS,

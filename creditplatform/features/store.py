@@ -7,6 +7,7 @@ applicant's rows, so nothing is learnt across applicants and no split can leak t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -20,7 +21,8 @@ from creditplatform.features.catalog import (
     STORE_COLUMNS,
     ZERO_WHEN_ABSENT,
 )
-from creditplatform.sql import ident
+from creditplatform.homecredit import TABLES
+from creditplatform.sql import ident, literal
 from creditplatform.warehouse.engine import transaction
 
 SQL_FILES = (
@@ -45,21 +47,65 @@ def read_sql(name: str) -> str:
     return resources.files("creditplatform.features").joinpath(f"{name}.sql").read_text("utf-8")
 
 
-def feature_query() -> str:
-    """One SELECT over ``raw`` for the month bound to ``$month``.
+def _store_columns(value: Callable[[str], str]) -> str:
+    """The store's select list, each column from ``value(name)``: a feature absent for an
+    applicant (no child rows) is 0 where a count means "none" (``ZERO_WHEN_ABSENT``), and every
+    numeric feature is DOUBLE, whatever its source type: a reader (the registered model's
+    MLflow signature, a pandas frame) then sees float64 with NaN for missing, the same in every
+    month, instead of int64 in a month without nulls and float64 in one with them."""
+    found = []
+    for c in STORE_COLUMNS:
+        expr = value(c)
+        expr = f"coalesce({expr}, 0)" if c in ZERO_WHEN_ABSENT else expr
+        expr = f"CAST({expr} AS DOUBLE)" if c in NUMERIC_FEATURES else expr
+        found.append(f"{expr} AS {c}")
+    return ", ".join(found)
 
-    Every numeric feature is stored as DOUBLE, whatever its source type: a reader (the
-    registered model's MLflow signature, a pandas frame) then sees float64 with NaN for
-    missing, the same in every month, instead of int64 in a month without nulls and float64
-    in one with them.
-    """
+
+def feature_query() -> str:
+    """One SELECT over ``raw`` for the month bound to ``$month``: the SQL files' rows joined on
+    SK_ID_CURR to the application row (the batch path: a month of the store)."""
     parts = [f"({read_sql(name)}) AS {name}" for name in SQL_FILES]
     joins = parts[0] + "".join(f"\nLEFT JOIN {p} USING (SK_ID_CURR)" for p in parts[1:])
-    replace = ", ".join(f"coalesce({c}, 0) AS {c}" for c in ZERO_WHEN_ABSENT)
-    columns = ", ".join(
-        f"CAST({c} AS DOUBLE) AS {c}" if c in NUMERIC_FEATURES else c for c in STORE_COLUMNS
+    return f"SELECT {_store_columns(lambda c: c)} FROM {joins}"
+
+
+def online_feature_query(month: str) -> str:
+    """The same features as ``feature_query`` for ``month``, combined for a few applicants.
+
+    The SQL files are the same; only how their rows meet differs: stacked (``UNION ALL BY
+    NAME``) and grouped by applicant instead of five hash joins. Each feature comes from one
+    file and each file gives an applicant at most one row, so ``any_value`` picks that row's
+    value (NaN included) or NULL, as the LEFT JOIN does; applicants without an application row
+    are dropped, as the join drops them. Why two forms: on one applicant DuckDB's fixed cost
+    per hash join dominated the pass (prepared, ~25 ms joined vs ~13 ms stacked), while on a
+    25k-application month the joins are faster (0.48 s vs 0.68 s). The serving tests hold the
+    two equal bit for bit on every applicant of a month.
+    """
+    parts = [
+        f"SELECT *, {'true' if name == SQL_FILES[0] else 'false'} AS _has_application "
+        f"FROM ({read_sql(name)})"
+        for name in SQL_FILES
+    ]
+    # The month is written into the statement, not bound: a prepared statement with a
+    # parameter is bound again at every execution.
+    stacked = "\nUNION ALL BY NAME\n".join(parts).replace("$month", literal(month))
+    columns = _store_columns(lambda c: c if c == "SK_ID_CURR" else f"any_value({c})")
+    return (
+        f"SELECT {columns} FROM ({stacked}) "
+        "GROUP BY SK_ID_CURR HAVING bool_or(_has_application)"
     )
-    return f"SELECT {columns} FROM (SELECT * REPLACE ({replace}) FROM {joins})"
+
+
+def columns_read() -> dict[str, list[str]]:
+    """Per landing table, the columns the feature SQL names (in the table's order).
+
+    A superset by construction (every identifier in the SQL that is a column of the table), so
+    a reader that supplies only these (the scoring service, which skips converting the rest)
+    gives the query everything it reads; a column it missed would fail the query's binding.
+    """
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", feature_query()))
+    return {name: [c for c in spec.columns if c in words] for name, spec in TABLES.items()}
 
 
 @dataclass

@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from creditplatform.features.catalog import CATEGORICAL_FEATURES, NUMERIC_FEATURES
-from creditplatform.ml.model import MISSING_LEVEL, to_model_frame
+from creditplatform.ml.compiled_model import CompiledModel
+from creditplatform.ml.model import MISSING_LEVEL
 
 
 @dataclass(frozen=True)
@@ -65,61 +66,48 @@ def _plain(value: object) -> float | str | None:
     return value if isinstance(value, str) else float(value)
 
 
-def _margin(model):
-    """The model's score before calibration (log-odds): the calibrated classifier's fitted
-    base estimator, or the model itself when it is not calibrated."""
-    calibrated = getattr(model, "calibrated_classifiers_", None)
-    return (calibrated[0].estimator if calibrated else model).decision_function
-
-
 def score_with_reasons(
-    model, features: pd.DataFrame, reference: dict[str, float | str | None], top: int
+    model: CompiledModel, features: pd.DataFrame, reference: dict[str, float | str | None],
+    top: int,
 ) -> tuple[np.ndarray, list[list[Reason]]]:
     """PD of each row of ``features`` and its ``top`` reasons.
 
-    The PDs are the model's ``predict_proba`` on the rows as given (the same values a batch run
-    gives for the same rows: every row is scored independently). With ``top`` = 0 no
+    ``model`` is the champion compiled and verified equal to its pipeline
+    (``compiled_model.verified``), so the PDs are the pipeline's ``predict_proba`` on the rows
+    as given, bit for bit (every row is scored independently). With ``top`` = 0 no
     counterfactual is built. The counterfactual rows (one per feature an applicant differs in,
-    about a hundred for one applicant) are built as NumPy blocks and scored in one call.
+    about a hundred for one applicant) are copies of the applicant's encoded row with one
+    column set to the reference's code, scored in one call.
     """
-    rows = to_model_frame(features.reset_index(drop=True))
+    levels, numbers = model.split(features)
+    encoded = model.encode(levels, numbers)
+    margins = model.margin(encoded)
+    pd_values = model.pd_of_margin(margins)
     if top <= 0 or not reference:
-        return model.predict_proba(rows)[:, 1], [[] for _ in range(len(rows))]
-    numbers = rows[list(NUMERIC_FEATURES)].to_numpy(dtype="float64")
-    categories = rows[list(CATEGORICAL_FEATURES)].to_numpy(dtype=object)
+        return pd_values, [[] for _ in range(len(features))]
     typical_numbers = np.array(
-        [np.nan if reference.get(c) is None else reference[c] for c in NUMERIC_FEATURES]
+        [np.nan if reference.get(c) is None else reference[c] for c in model.numeric],
+        dtype=np.float64,
     )
-    typical_categories = np.array(
-        [reference.get(c) or MISSING_LEVEL for c in CATEGORICAL_FEATURES], dtype=object
+    typical_levels = np.array(
+        [reference.get(c) or MISSING_LEVEL for c in model.categorical], dtype=object
     )
-    # (row, block, column) of every feature where an applicant differs from the reference.
+    typical = model.encode(typical_levels[None, :], typical_numbers[None, :])[0]
+    # (row, column) of every feature where an applicant differs from the reference.
     differ_n = ~((numbers == typical_numbers) | (np.isnan(numbers) & np.isnan(typical_numbers)))
-    differ_c = categories != typical_categories
+    rows_c, cols_c = np.nonzero(levels != typical_levels)
     rows_n, cols_n = np.nonzero(differ_n)
-    rows_c, cols_c = np.nonzero(differ_c)
     at = np.concatenate([rows_c, rows_n])
-    variant_n, variant_c = numbers[at], categories[at]
-    k = len(rows_c)
-    variant_c[np.arange(k), cols_c] = typical_categories[cols_c]
-    variant_n[np.arange(k, len(at)), cols_n] = typical_numbers[cols_n]
-    frame = pd.DataFrame(
-        {
-            **dict(zip(CATEGORICAL_FEATURES, np.vstack([categories, variant_c]).T, strict=True)),
-            **dict(zip(NUMERIC_FEATURES, np.vstack([numbers, variant_n]).T, strict=True)),
-        }
-    )
-    pd_values = model.predict_proba(rows)[:, 1]
-    margins = _margin(model)(frame)
-    drops = margins[: len(rows)][at] - margins[len(rows) :]
-    names = np.array(
-        [CATEGORICAL_FEATURES[c] for c in cols_c] + [NUMERIC_FEATURES[c] for c in cols_n]
-    )
-    values = np.concatenate([categories[rows_c, cols_c], numbers[rows_n, cols_n]])
+    columns = np.concatenate([cols_c, cols_n + len(model.categorical)])
+    variants = encoded[at]
+    variants[np.arange(len(at)), columns] = typical[columns]
+    drops = margins[at] - model.margin(variants)
+    names = np.array([*model.categorical, *model.numeric])[columns]
+    values = np.concatenate([levels[rows_c, cols_c], numbers[rows_n, cols_n]])
     # The largest drops first within each applicant (ties by feature name), positive only.
     order = np.lexsort((names, -drops, at))
     order = order[drops[order] > 0]
-    reasons: list[list[Reason]] = [[] for _ in range(len(rows))]
+    reasons: list[list[Reason]] = [[] for _ in range(len(features))]
     for position in order:
         found = reasons[int(at[position])]
         if len(found) < top:

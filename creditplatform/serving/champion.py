@@ -3,8 +3,8 @@
 A request takes one reference to the current ``ServedModel`` and uses only it, so it is scored
 by exactly one version even while a reload swaps the next one in. A reload loads and verifies
 the new version completely before the swap; if that fails (tampered artifact, registry down,
-a feature schema this code does not compute) the old champion keeps serving and the failure
-is reported. Why the service polls the alias instead of being told by Dagster: the registry is
+a feature schema this code does not compute, a pipeline whose compiled form does not score its
+probe rows bit for bit like it) the old champion keeps serving and the failure is reported. Why the service polls the alias instead of being told by Dagster: the registry is
 the source of truth and the service may run anywhere, in any number of replicas, none of which
 Dagster knows of; polling needs no address book, cannot miss a message, and ``POST
 /admin/reload`` makes it immediate when someone wants it to be.
@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from creditplatform.features.catalog import FEATURE_SCHEMA_VERSION
+from creditplatform.ml.compiled_model import CompiledModel, verified
 from creditplatform.ml.registry import CHAMPION, Registry, load_explained
 
 
 @dataclass(frozen=True)
 class ServedModel:
     version: int
-    pipeline: object
+    model: CompiledModel  # the pipeline compiled and verified equal to it on probe rows
     reason_reference: dict | None
     artifact_sha256: str
     feature_schema_version: int
@@ -67,12 +68,13 @@ class ChampionHolder:
                         f"service computes schema {FEATURE_SCHEMA_VERSION}"
                     )
                 pipeline, reference = load_explained(self._registry, champion)
+                compiled = verified(pipeline, reference)
             except Exception as err:  # the old champion keeps serving; the reason is reported
                 self.last_error = f"{type(err).__name__}: {err}"
                 return Reload("failed", self._current.version if self._current else None,
                               self.last_error)  # fmt: skip
             self._current = ServedModel(
-                int(champion.version), pipeline, reference,
+                int(champion.version), compiled, reference,
                 champion.tags.get("artifact_sha256", ""), schema,
             )  # fmt: skip
             self.last_error = ""

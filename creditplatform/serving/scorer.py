@@ -59,7 +59,7 @@ class Scorer:
         frame = self.features.compute(applicants, batch=batch, seconds=seconds)
         started = time.perf_counter()
         top = self.reason_codes if reasons and model.reason_reference else 0
-        pds, found = score_with_reasons(model.pipeline, frame, model.reason_reference or {}, top)
+        pds, found = score_with_reasons(model.model, frame, model.reason_reference or {}, top)
         seconds["model"] = time.perf_counter() - started
         if self.observe:
             for stage, spent in seconds.items():
