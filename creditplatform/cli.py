@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -343,23 +344,69 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    """The online scoring API on the loopback interface, logging one JSON line per event."""
+    """The online scoring API on the loopback interface, logging one JSON line per event.
+
+    Callers need an API key (``serve-keys``). With no key yet, the first start creates an
+    admin key named ``local`` and prints it once to the terminal (never to the JSON log), so
+    the service still runs in one command; ``--insecure-local`` serves without keys, on a
+    loopback address only.
+    """
+    # One native thread per pass: the service runs its own scoring threads, and OpenMP or BLAS
+    # pools sized to the machine on top of them only contend for the same cores.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     import uvicorn
 
     from creditplatform.logs import json_logging
+    from creditplatform.serving.api_keys import KeyStore
     from creditplatform.serving.app import create_app
 
     quiet_third_party_logs()
     settings = load_settings()
+    host = args.host or settings.serve_host
+    if args.insecure_local and host not in LOOPBACK:
+        print(f"--insecure-local serves only on a loopback address, not {host}", file=sys.stderr)
+        return 2
+    store = KeyStore(settings.api_keys_path)
+    if not args.insecure_local and not store.entries():
+        key = store.create("local", admin=True)
+        print(
+            "No API key existed: created admin key 'local' (shown once, stored hashed):\n"
+            f"  Authorization: Bearer {key}\n"
+            "More keys: creditplatform serve-keys create NAME [--admin]",
+            file=sys.stderr,
+        )
     json_logging()
     uvicorn.run(
-        create_app(settings),
-        host=args.host or settings.serve_host,
+        create_app(settings, insecure_local=args.insecure_local),
+        host=host,
         port=settings.serve_port if args.port is None else args.port,
         log_config=None,
         access_log=False,  # the app logs each request itself, with its request id and model
     )
+    return 0
+
+
+def cmd_serve_keys(args: argparse.Namespace) -> int:
+    """Create (printed once), revoke or list the scoring service's API keys."""
+    from creditplatform.serving.api_keys import KeyProblem, KeyStore
+
+    store = KeyStore(load_settings().api_keys_path)
+    try:
+        if args.action == "create":
+            print(store.create(args.name, admin=args.admin))
+        elif args.action == "revoke":
+            store.revoke(args.name)
+            print(f"revoked {args.name}")
+        else:
+            for key in store.entries():
+                print(f"{key.name}\t{','.join(key.scopes)}\t{key.created}")
+    except KeyProblem as err:
+        print(f"serve-keys: {err}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -480,7 +527,20 @@ def build_parser() -> argparse.ArgumentParser:
     srv = sub.add_parser("serve", help="the online scoring API (FastAPI on 127.0.0.1)")
     srv.add_argument("--port", type=int, help="default: settings serve_port (8000)")
     srv.add_argument("--host", help="default: settings serve_host (127.0.0.1)")
+    srv.add_argument(
+        "--insecure-local", action="store_true", help="no API keys; loopback addresses only"
+    )
     srv.set_defaults(func=cmd_serve)
+
+    keys = sub.add_parser("serve-keys", help="API keys of the scoring service")
+    key_actions = keys.add_subparsers(dest="action", required=True)
+    create = key_actions.add_parser("create", help="a new key, printed once")
+    create.add_argument("name")
+    create.add_argument("--admin", action="store_true", help="may also call /admin/*")
+    revoke = key_actions.add_parser("revoke", help="the key stops working at once")
+    revoke.add_argument("name")
+    key_actions.add_parser("list", help="names, scopes, created (never the keys)")
+    keys.set_defaults(func=cmd_serve_keys)
 
     odr = sub.add_parser("online-drift", help="drift of the applicants the service scored")
     odr.add_argument("--since", help="ISO date or time; default: everything logged")

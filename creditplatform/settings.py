@@ -90,6 +90,16 @@ class Settings:
     serve_reload_seconds: float = 30.0
     serve_reason_codes: int = 4
     serve_request_log: bool = True
+    # A scoring thread that finds single requests still arriving waits this long for them, so
+    # a burst lands in one pass (never when nothing else is arriving).
+    serve_gather_ms: float = 2.0
+    # Callers (serving/api_keys.py): each key's requests per second and burst; the largest
+    # request body (a 1,000-applicant batch of landed rows is ~40 MB); paths open without a
+    # key besides /health and the API docs (comma-separated; empty: all need a key).
+    serve_rate_per_second: float = 200.0
+    serve_rate_burst: int = 400
+    serve_max_body_mb: float = 64.0
+    serve_open_paths: str = "/ready,/metrics"
     # Deployment profile (README "Production"): "local" keeps everything embedded (a DuckDB
     # file, SQLite-backed Dagster and MLflow); "production" puts the warehouse on DuckLake
     # (PostgreSQL catalog + Parquet under lake_data_path) and MLflow on PostgreSQL, and
@@ -190,6 +200,11 @@ class Settings:
     def request_log_path(self) -> Path:
         """Where ``creditplatform serve`` appends the applicants it scored."""
         return self.data_dir / "serving" / "requests.duckdb"
+
+    @property
+    def api_keys_path(self) -> Path:
+        """The scoring service's API keys (hashed; ``creditplatform serve-keys``)."""
+        return self.data_dir / "serving" / "api_keys.json"
 
 
 def _parse(kind: type, text: str) -> object:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import duckdb
@@ -23,6 +24,7 @@ from creditplatform.features.store import STORE
 from creditplatform.ml.compiled_model import verified
 from creditplatform.ml.reason_codes import score_with_reasons
 from creditplatform.ml.registry import Registry, load_explained
+from creditplatform.serving.api_keys import KeyStore
 from creditplatform.serving.app import create_app
 from creditplatform.serving.applicants import Rejected
 from creditplatform.serving.batcher import MicroBatcher
@@ -44,6 +46,12 @@ def platform(platform_base, _isolated_data_dir: Path, monkeypatch: pytest.Monkey
     return source / MONTH
 
 
+def keyed(app) -> TestClient:
+    """A client of ``app`` carrying a fresh admin API key of the test's data dir."""
+    key = KeyStore(load_settings().api_keys_path).create(f"test-{uuid.uuid4().hex[:8]}", admin=True)
+    return TestClient(app, headers={"Authorization": f"Bearer {key}"})
+
+
 def batch_scores(data: Path) -> dict[int, tuple[float, int]]:
     with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
         rows = con.execute(
@@ -59,7 +67,7 @@ def test_every_applicant_scores_online_exactly_as_in_batch(platform: Path):
     requests = landing_requests(platform)
     expected = batch_scores(load_settings().data_dir)
     assert len(requests) == len(expected) == 600
-    with TestClient(create_app(load_settings())) as client:
+    with keyed(create_app(load_settings())) as client:
         online = {}
         for start in range(0, len(requests), 150):
             response = client.post(
@@ -83,7 +91,7 @@ def test_reason_codes_are_the_documented_method_on_the_stored_features(platform:
     applied to the applicants' feature-store rows: the same features, the same explanation."""
     requests = landing_requests(platform)[:60]
     settings = load_settings()
-    with TestClient(create_app(settings)) as client:
+    with keyed(create_app(settings)) as client:
         results = client.post("/v1/score/batch", json={"applicants": requests}).json()["results"]
     registry = Registry.for_settings(settings)
     model, reference = load_explained(registry, registry.champion())
@@ -113,7 +121,7 @@ def test_bad_requests_get_a_precise_422_and_the_service_keeps_serving(
     monkeypatch.setenv("CREDITPLATFORM_SERVE_BATCH_MAX", "5")
     good = landing_requests(platform, limit=6)
     applicant = next(r for r in good if r["POS_CASH_balance"] and r["bureau_balance"])
-    with TestClient(create_app(load_settings())) as client:
+    with keyed(create_app(load_settings())) as client:
 
         def send(change) -> dict:
             request = copy.deepcopy(applicant)
@@ -166,7 +174,7 @@ def test_bad_requests_get_a_precise_422_and_the_service_keeps_serving(
 def test_metrics_count_the_requests_and_the_request_log_keeps_them(platform: Path):
     requests = landing_requests(platform, limit=4)
     app = create_app(load_settings())
-    with TestClient(app) as client:
+    with keyed(app) as client:
         ids = [client.post("/v1/score", json=r).headers["X-Request-ID"] for r in requests[:3]]
         given = client.post(
             "/v1/score", json=requests[3], headers={"X-Request-ID": "loan-42"}
@@ -200,7 +208,7 @@ def test_metrics_count_the_requests_and_the_request_log_keeps_them(platform: Pat
 
 
 def test_not_ready_without_a_champion(_isolated_data_dir: Path):
-    with TestClient(create_app(load_settings())) as client:
+    with keyed(create_app(load_settings())) as client:
         assert client.get("/health").json() == {"status": "ok"}
         ready = client.get("/ready")
         assert ready.status_code == 503
@@ -271,7 +279,7 @@ def test_example_request_prints_a_landed_applicant(platform: Path, capsys):
 
 def test_the_request_log_can_be_turned_off(platform: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("CREDITPLATFORM_SERVE_REQUEST_LOG", "false")
-    with TestClient(create_app(load_settings())) as client:
+    with keyed(create_app(load_settings())) as client:
         assert client.post("/v1/score", json=landing_requests(platform, limit=1)[0]).is_success
     assert not (load_settings().request_log_path).exists()
 
@@ -297,7 +305,7 @@ def test_the_request_log_waits_while_another_process_holds_its_file(platform: Pa
         assert holder.stdout.readline().strip() == "holding"
         app = create_app(load_settings())
         requests = landing_requests(platform, limit=3)
-        with TestClient(app) as client:
+        with keyed(app) as client:
             for request in requests:
                 assert client.post("/v1/score", json=request).status_code == 200
             deadline = time.monotonic() + 120
@@ -319,7 +327,7 @@ def test_the_request_log_waits_while_another_process_holds_its_file(platform: Pa
 def test_a_bug_is_a_500_with_its_request_id_and_the_service_goes_on(platform: Path):
     app = create_app(load_settings())
     request = landing_requests(platform, limit=1)[0]
-    with TestClient(app) as client:
+    with keyed(app) as client:
         served = app.state.holder.current
         app.state.holder._current = dataclasses.replace(served, model=object())  # no model
         broken = client.post("/v1/score", json=request, headers={"X-Request-ID": "bug-1"})
@@ -335,7 +343,7 @@ def test_online_drift_of_a_month_scored_online_is_that_months_drift(platform: Pa
     """Score every applicant of 2024-02 through the API: judged from the request log, the
     online traffic shows exactly the drift the drift_report asset recorded for 2024-02."""
     requests = landing_requests(platform)
-    with TestClient(create_app(load_settings())) as client:
+    with keyed(create_app(load_settings())) as client:
         for start in range(0, len(requests), 200):
             body = {"applicants": requests[start : start + 200]}
             assert client.post("/v1/score/batch?reasons=false", json=body).status_code == 200

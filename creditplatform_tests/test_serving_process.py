@@ -22,6 +22,7 @@ import pytest
 from creditplatform.cli import main
 from creditplatform.features.store import STORE
 from creditplatform.ml.registry import Registry, load_verified
+from creditplatform.serving.api_keys import KeyStore
 from creditplatform.serving.examples import landing_requests
 from creditplatform.settings import REPO_ROOT, load_settings
 from creditplatform.status import connect_when_free
@@ -38,6 +39,8 @@ def platform(platform_base, _isolated_data_dir: Path, monkeypatch: pytest.Monkey
     shutil.copytree(base, _isolated_data_dir)
     point_at(monkeypatch, _isolated_data_dir)
     monkeypatch.setenv("CREDITPLATFORM_SERVE_RELOAD_SECONDS", "2")
+    key = KeyStore(load_settings().api_keys_path).create("tests", admin=True)
+    monkeypatch.setitem(AUTH, "Authorization", f"Bearer {key}")
     return source / MONTH
 
 
@@ -66,9 +69,15 @@ def serving(log: Path) -> Iterator[str]:
     assert process.returncode in (0, -signal.SIGTERM), f"serve exited with {process.returncode}"
 
 
+# The test's API key (the platform fixture creates it): every request carries it.
+AUTH: dict[str, str] = {}
+
+
 def post(url: str, body: object, headers: dict | None = None) -> tuple[int, dict]:
     request = urllib.request.Request(
-        url, json.dumps(body).encode(), {"Content-Type": "application/json", **(headers or {})}
+        url,
+        json.dumps(body).encode(),
+        {"Content-Type": "application/json", **AUTH, **(headers or {})},
     )
     try:
         with urllib.request.urlopen(request, timeout=120) as response:

@@ -85,10 +85,7 @@ class TablePlan:
         for j, column in enumerate(self.numeric):
             if table[column].null_count:
                 nulls[:, j] = table[column].is_null().to_numpy(zero_copy_only=False)
-        return all(
-            bool(np.all(ok | nulls[:, columns]))
-            for columns, ok in self._results(matrix)
-        )
+        return all(bool(np.all(ok | nulls[:, columns])) for columns, ok in self._results(matrix))
 
     def _results(self, matrix: np.ndarray) -> Iterator[tuple[list[int], np.ndarray]]:
         with np.errstate(invalid="ignore"):
@@ -99,8 +96,9 @@ class TablePlan:
                 if bounds.columns:
                     values = matrix[:, bounds.columns]
                     limit = np.array(bounds.values, dtype=np.float64)
-                    yield bounds.columns, np.where(
-                        bounds.inclusive, loose(values, limit), strict(values, limit)
+                    yield (
+                        bounds.columns,
+                        np.where(bounds.inclusive, loose(values, limit), strict(values, limit)),
                     )
             if self.finite:
                 yield self.finite, np.isfinite(matrix[:, self.finite])
@@ -108,8 +106,9 @@ class TablePlan:
                 yield columns, np.isin(matrix[:, columns], np.array(allowed, dtype=np.float64))
             if self.sentinel.columns:
                 values = matrix[:, self.sentinel.columns]
-                yield self.sentinel.columns, (values <= 0) | (
-                    values == np.array(self.sentinel.values, dtype=np.float64)
+                yield (
+                    self.sentinel.columns,
+                    (values <= 0) | (values == np.array(self.sentinel.values, dtype=np.float64)),
                 )
 
 

@@ -91,10 +91,7 @@ def online_feature_query(month: str) -> str:
     # parameter is bound again at every execution.
     stacked = "\nUNION ALL BY NAME\n".join(parts).replace("$month", literal(month))
     columns = _store_columns(lambda c: c if c == "SK_ID_CURR" else f"any_value({c})")
-    return (
-        f"SELECT {columns} FROM ({stacked}) "
-        "GROUP BY SK_ID_CURR HAVING bool_or(_has_application)"
-    )
+    return f"SELECT {columns} FROM ({stacked}) GROUP BY SK_ID_CURR HAVING bool_or(_has_application)"
 
 
 def columns_read() -> dict[str, list[str]]:

@@ -67,7 +67,9 @@ def _plain(value: object) -> float | str | None:
 
 
 def score_with_reasons(
-    model: CompiledModel, features: pd.DataFrame, reference: dict[str, float | str | None],
+    model: CompiledModel,
+    features: pd.DataFrame,
+    reference: dict[str, float | str | None],
     top: int,
 ) -> tuple[np.ndarray, list[list[Reason]]]:
     """PD of each row of ``features`` and its ``top`` reasons.

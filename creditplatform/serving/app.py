@@ -1,27 +1,27 @@
 """The online scoring API (FastAPI): the champion's PD for one applicant or a batch.
 
 Endpoints: ``POST /v1/score``, ``POST /v1/score/batch``, ``GET /health``, ``GET /ready``,
-``GET /metrics`` (Prometheus) and ``POST /admin/reload``. A request's rows are checked by the
-landing contracts and turned into features by the feature store's own SQL
-(``serving.applicants``), then scored by the one champion version the request picked up at its
-start (``serving.champion``). A bad request is a 422 naming table, row, column, rule and value;
-the body is parsed here rather than by FastAPI so that malformed JSON gets the same shape.
+``GET /metrics`` (Prometheus) and ``POST /admin/reload``. Every request first passes the gate
+(``serving.gate``: API key and scope, rate, body size, request id, metrics and log). A
+request's rows are checked by the landing contracts and turned into features by the feature
+store's own SQL (``serving.applicants``), then scored by the one champion version the request
+picked up at its start (``serving.champion``). A bad request is a 422 naming table, row,
+column, rule and value; the body is parsed here rather than by FastAPI so that malformed JSON
+gets the same shape, and the models of ``serving.schemas`` only document it.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
-import time
-import uuid
 from contextlib import asynccontextmanager
 
 import orjson
 import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -34,19 +34,22 @@ from prometheus_client import (
 
 from creditplatform.features.catalog import FEATURE_SCHEMA_VERSION
 from creditplatform.ml.registry import Registry
+from creditplatform.serving import schemas
+from creditplatform.serving.api_keys import KeyStore, RateLimiter
 from creditplatform.serving.applicants import Problem, Rejected
 from creditplatform.serving.batcher import MicroBatcher
 from creditplatform.serving.champion import ChampionHolder, ServedModel
+from creditplatform.serving.gate import Access, Gate
 from creditplatform.serving.request_log import RequestLog
 from creditplatform.serving.scorer import NotReady, Scored, Scorer
 from creditplatform.settings import Settings
 
 log = logging.getLogger("creditplatform.serve")
 disable_created_metrics()  # no `*_created` series: they double /metrics and nobody graphs them
-REQUEST_ID = "X-Request-ID"
-_REQUEST_ID_TEXT = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _PD_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0)
+# Paths that never need a key, whatever the settings: liveness, and the API's own description.
+ALWAYS_OPEN = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
 
 
 class Metrics:
@@ -88,20 +91,33 @@ class Metrics:
         )  # fmt: skip
 
 
-def _problem_response(request_id: str, problems: list[Problem]) -> JSONResponse:
-    return JSONResponse(
-        {"request_id": request_id, "detail": [p.as_dict() for p in problems]},
-        status_code=422,
+def _json(body: dict, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def _problem_response(request_id: str, problems: list[Problem]) -> Response:
+    return _json({"request_id": request_id, "detail": [p.as_dict() for p in problems]}, 422)
+
+
+def access_for(settings: Settings, keys: KeyStore | None) -> Access:
+    """The gate's rules from ``settings``; ``keys`` None serves without keys (loopback only)."""
+    opened = {p.strip() for p in settings.serve_open_paths.split(",") if p.strip()}
+    return Access(
+        keys,
+        RateLimiter(settings.serve_rate_per_second, settings.serve_rate_burst),
+        ALWAYS_OPEN | opened,
+        int(settings.serve_max_body_mb * 1024 * 1024),
     )
 
 
-def _request_id(request: Request) -> str:
-    given = request.headers.get(REQUEST_ID, "")
-    return given if _REQUEST_ID_TEXT.fullmatch(given) else uuid.uuid4().hex
+def create_app(
+    settings: Settings, registry: Registry | None = None, insecure_local: bool = False
+) -> FastAPI:
+    """The service for ``settings`` (one process; requests run on FastAPI's thread pool).
 
-
-def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
-    """The service for ``settings`` (one process; requests run on FastAPI's thread pool)."""
+    Callers need a key from the data dir's key file (``serving.api_keys``) unless
+    ``insecure_local`` (``creditplatform serve --insecure-local``, loopback only).
+    """
     holder = ChampionHolder(registry or Registry.for_settings(settings))
     metrics = Metrics()
     scorer = Scorer(
@@ -109,7 +125,10 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
         settings.serve_reason_codes,
         lambda stage, seconds: metrics.stages.labels(stage).observe(seconds),
     )
-    batcher = MicroBatcher(scorer, settings.serve_batch_max, settings.serve_scoring_threads)
+    batcher = MicroBatcher(
+        scorer, settings.serve_batch_max, settings.serve_scoring_threads,
+        settings.serve_gather_ms / 1000,
+    )  # fmt: skip
     request_log = RequestLog(settings.request_log_path) if settings.serve_request_log else None
     stop = threading.Event()
 
@@ -151,33 +170,6 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
     )
     app.state.holder, app.state.metrics, app.state.request_log = holder, metrics, request_log
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next):
-        request.state.request_id = _request_id(request)
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-        except Exception:  # a bug, not a bad request: logged with its request id, then a 500
-            log.exception("unhandled error", extra={"request_id": request.state.request_id})
-            response = JSONResponse(
-                {"request_id": request.state.request_id, "detail": "internal error"},
-                status_code=500,
-            )
-        seconds = time.perf_counter() - started
-        path = request.scope.get("route").path if request.scope.get("route") else "unmatched"
-        metrics.requests.labels(path, str(response.status_code)).inc()
-        metrics.latency.labels(path).observe(seconds)
-        response.headers[REQUEST_ID] = request.state.request_id
-        if path != "/metrics":
-            log.info("request", extra={
-                "event": "request", "request_id": request.state.request_id,
-                "method": request.method, "path": path, "status": response.status_code,
-                "ms": round(seconds * 1000, 2),
-                "model_version": getattr(request.state, "model_version", None),
-                "applicants": getattr(request.state, "applicants", None),
-            })  # fmt: skip
-        return response
-
     def results(scored: Scored) -> list[dict]:
         return [
             {
@@ -204,40 +196,43 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
         metrics.applicants.inc(len(rows))
         for row in rows:
             metrics.pd.observe(row["pd"])
-        if request_log:
+        if request_log:  # the log's own thread builds and writes the rows
             request_log.append(
-                scored.features.assign(
-                    request_id=request_id,
-                    received_at=pd.Timestamp.now(tz="UTC"),
-                    model_version=scored.model.version,
-                    pd=scored.pds,
-                    decision=[row["decision"] for row in rows],
-                )
+                scored.features,
+                request_id=request_id,
+                received_at=pd.Timestamp.now(tz="UTC"),
+                model_version=scored.model.version,
+                pd=scored.pds,
+                decision=[row["decision"] for row in rows],
             )
             metrics.request_log_dropped.set(request_log.dropped)
 
     async def handle(request: Request, batch: bool) -> Response:
         request_id = request.state.request_id
+        if not batch:
+            batcher.expect()
         try:
-            payload = orjson.loads(await request.body())
-        except orjson.JSONDecodeError as err:
-            problem = Problem(None, None, "json_well_formed", str(err))
-            return _problem_response(request_id, [problem])
-        if batch:
-            applicants = payload.get("applicants") if isinstance(payload, dict) else None
-            if not isinstance(applicants, list) or not applicants:
-                rule = "applicants_is_nonempty_list"
-                return _problem_response(request_id, [Problem(None, "applicants", rule)])
-            if len(applicants) > settings.serve_batch_max:
-                rule = f"at_most_{settings.serve_batch_max}_applicants"
-                return _problem_response(
-                    request_id, [Problem(None, "applicants", rule, len(applicants))]
-                )
-        else:
-            applicants = [payload]
-        reasons = request.query_params.get("reasons", "true").lower() not in ("0", "false", "no")
-        request.state.applicants = len(applicants)
-        try:
+            try:
+                payload = orjson.loads(await request.body())
+            except orjson.JSONDecodeError as err:
+                problem = Problem(None, None, "json_well_formed", str(err))
+                return _problem_response(request_id, [problem])
+            if batch:
+                applicants = payload.get("applicants") if isinstance(payload, dict) else None
+                if not isinstance(applicants, list) or not applicants:
+                    rule = "applicants_is_nonempty_list"
+                    return _problem_response(request_id, [Problem(None, "applicants", rule)])
+                if len(applicants) > settings.serve_batch_max:
+                    rule = f"at_most_{settings.serve_batch_max}_applicants"
+                    return _problem_response(
+                        request_id, [Problem(None, "applicants", rule, len(applicants))]
+                    )
+            else:
+                applicants = [payload]
+            reasons = request.query_params.get("reasons", "true").lower() not in (
+                "0", "false", "no",
+            )  # fmt: skip
+            request.state.applicants = len(applicants)
             if batch:
                 scored = await run_in_threadpool(scorer.score, applicants, True, reasons)
             else:  # scored together with whatever other single requests are waiting
@@ -245,22 +240,35 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
         except Rejected as err:
             return _problem_response(request_id, err.problems)
         except NotReady as err:
-            return JSONResponse(
-                {"request_id": request_id, "detail": f"not ready: {err}"}, status_code=503
-            )
+            return _json({"request_id": request_id, "detail": f"not ready: {err}"}, 503)
+        finally:
+            if not batch:
+                batcher.arrived()
         request.state.model_version = scored.model.version
         rows = results(scored)
         record(request_id, scored, rows)
         body = {"request_id": request_id, "model": model_block(scored.model),
                 "policy_threshold": settings.policy_threshold}  # fmt: skip
         body |= {"results": rows} if batch else rows[0]
-        return JSONResponse(body)
+        return _json(body)
 
-    @app.post("/v1/score", summary="Score one applicant: application row plus child rows")
+    @app.post(
+        "/v1/score",
+        summary="Score one applicant: application row plus child rows",
+        response_model=None,
+        responses={200: {"model": schemas.ScoreResponse}, **schemas.SCORING_RESPONSES},
+        openapi_extra=schemas.request_body(schemas.ScoreRequest),
+    )
     async def score_one(request: Request) -> Response:
         return await handle(request, batch=False)
 
-    @app.post("/v1/score/batch", summary="Score up to serve_batch_max applicants")
+    @app.post(
+        "/v1/score/batch",
+        summary="Score up to serve_batch_max applicants",
+        response_model=None,
+        responses={200: {"model": schemas.BatchResponse}, **schemas.SCORING_RESPONSES},
+        openapi_extra=schemas.request_body(schemas.BatchRequest),
+    )
     async def score_batch(request: Request) -> Response:
         return await handle(request, batch=True)
 
@@ -272,19 +280,39 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
     async def ready() -> Response:
         model = holder.current
         if model is None:
-            return JSONResponse(
-                {"ready": False, "detail": holder.last_error or "no champion loaded yet"},
-                status_code=503,
+            return _json(
+                {"ready": False, "detail": holder.last_error or "no champion loaded yet"}, 503
             )
-        return JSONResponse({"ready": True, "model": model_block(model),
-                             "code_feature_schema_version": FEATURE_SCHEMA_VERSION})  # fmt: skip
+        return _json({"ready": True, "model": model_block(model),
+                      "code_feature_schema_version": FEATURE_SCHEMA_VERSION})  # fmt: skip
 
     @app.get("/metrics", summary="Prometheus metrics")
     async def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/admin/reload", summary="Re-check the champion alias now")
+    @app.post("/admin/reload", summary="Re-check the champion alias now (admin scope)",
+              responses=schemas.REFUSALS)  # fmt: skip
     async def admin_reload() -> dict:
         return await run_in_threadpool(reload)
 
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            spec = get_openapi(title=app.title, version=app.version, summary=app.summary,
+                               routes=app.routes)  # fmt: skip
+            spec.setdefault("components", {}).setdefault("schemas", {}).update(
+                schemas.component_schemas()
+            )
+            spec["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+            spec["security"] = [{"bearer": []}]
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    def observe(path: str, status: int, seconds: float) -> None:
+        metrics.requests.labels(path, str(status)).inc()
+        metrics.latency.labels(path).observe(seconds)
+
+    keys = None if insecure_local else KeyStore(settings.api_keys_path)
+    app.add_middleware(Gate, access=access_for(settings, keys), observe=observe)
     return app

@@ -181,8 +181,10 @@ def _column(table: str, column: str, values: list) -> pa.Array | None:
     kinds = set(map(type, values))
     if not kinds <= allowed:
         return None
-    if dtype == "float64" and int in kinds and not all(
-        _INT64_MIN <= v <= _INT64_MAX for v in values if type(v) is int
+    if (
+        dtype == "float64"
+        and int in kinds
+        and not all(_INT64_MIN <= v <= _INT64_MAX for v in values if type(v) is int)
     ):
         return None
     try:
@@ -373,9 +375,7 @@ class OnlineFeatures:
     def __init__(self) -> None:
         self._local = threading.local()
         self._query = online_feature_query(ONLINE_MONTH)
-        self._columns = {
-            table: ["month", *columns] for table, columns in columns_read().items()
-        }
+        self._columns = {table: ["month", *columns] for table, columns in columns_read().items()}
         self._opened: list[duckdb.DuckDBPyConnection] = []
         self._lock = threading.Lock()
 

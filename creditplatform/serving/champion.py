@@ -2,12 +2,13 @@
 
 A request takes one reference to the current ``ServedModel`` and uses only it, so it is scored
 by exactly one version even while a reload swaps the next one in. A reload loads and verifies
-the new version completely before the swap; if that fails (tampered artifact, registry down,
-a feature schema this code does not compute, a pipeline whose compiled form does not score its
-probe rows bit for bit like it) the old champion keeps serving and the failure is reported. Why the service polls the alias instead of being told by Dagster: the registry is
-the source of truth and the service may run anywhere, in any number of replicas, none of which
-Dagster knows of; polling needs no address book, cannot miss a message, and ``POST
-/admin/reload`` makes it immediate when someone wants it to be.
+the new version completely before the swap; if that fails (tampered artifact, registry down, a
+feature schema this code does not compute, a pipeline whose compiled form does not score its
+probe rows bit for bit like it) the old champion keeps serving and the failure is reported. Why
+the service polls the alias instead of being told by Dagster: the registry is the source of
+truth and the service may run anywhere, in any number of replicas, none of which Dagster knows
+of; polling needs no address book, cannot miss a message, and ``POST /admin/reload`` makes it
+immediate when someone wants it to be.
 """
 
 from __future__ import annotations

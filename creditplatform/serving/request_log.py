@@ -1,12 +1,13 @@
 """Scored requests appended to ``<data dir>/serving/requests.duckdb`` for monitoring.
 
 Each row is the applicant's feature-store row (the same columns as ``features.feature_store``)
-plus the request id, time, model version, PD and decision, so online traffic can be read like
-a month of the store. Rows are queued by the request and written by one background thread in
-batches (at most every ``flush_seconds``): a request never waits for the file. The file is
-opened per batch and closed again, so another process (a notebook, a second service) can read
-it in between; while someone else holds it, rows wait in memory (up to ``max_pending``, then
-the oldest are dropped and counted). A ``kill -9`` loses at most the rows not yet flushed.
+plus the request id, time, model version, PD and decision, so online traffic can be read like a
+month of the store. Rows are queued by the request as they are and assembled and written by one
+background thread in batches (at most every ``flush_seconds``): a request never waits for the
+file. The file is opened per batch and closed again, so another process (a notebook, a second
+service) can read it in between; while someone else holds it, rows wait in memory (up to
+``max_pending``, then the oldest are dropped and counted). A ``kill -9`` loses at most the rows
+not yet flushed.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class RequestLog:
         self.max_pending = max_pending
         self.dropped = 0
         self.failed_flushes = 0
-        self._queue: queue.SimpleQueue[pd.DataFrame] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[pd.DataFrame, dict]] = queue.SimpleQueue()
         self._pending: list[pd.DataFrame] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="request-log", daemon=True)
@@ -38,8 +39,10 @@ class RequestLog:
     def start(self) -> None:
         self._thread.start()
 
-    def append(self, rows: pd.DataFrame) -> None:
-        self._queue.put(rows)
+    def append(self, features: pd.DataFrame, **columns: object) -> None:
+        """Queue ``features`` with ``columns`` added (scalars or one value per row); the frame
+        is built by the writer thread, off the request's path."""
+        self._queue.put((features, columns))
 
     def close(self) -> None:
         """Stop the writer after a last flush; rows it cannot write then (another process
@@ -54,7 +57,8 @@ class RequestLog:
 
     def flush(self) -> None:
         while not self._queue.empty():
-            self._pending.append(self._queue.get())
+            features, columns = self._queue.get()
+            self._pending.append(features.assign(**columns))
         if not self._pending:
             return
         rows = pd.concat(self._pending, ignore_index=True)
