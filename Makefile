@@ -10,6 +10,10 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export UV_PYTHON := $(PYTHON)
 
+# The serving benchmark measures this code against this commit (the service before the
+# serving work of issue 25), in turns on the same data: benchmarks/serving.py --baseline.
+SERVING_BASELINE ?= 07c4d15
+
 RUN_MONTHS ?= 18
 RUN_APPLICATIONS ?= 4000
 RUN_SCENARIO ?= income_shift
@@ -86,7 +90,7 @@ bench: venv
 	$(VENV)/bin/python -m benchmarks.drift_quality --applications-per-month 3000
 	$(VENV)/bin/python -m benchmarks.drift_speed --applications-per-month 25000
 	$(VENV)/bin/python -m benchmarks.ingest_speed --applications-per-month 25626 --months-before 6
-	$(VENV)/bin/python -m benchmarks.serving --applications-per-month 3000
+	$(VENV)/bin/python -m benchmarks.serving --applications-per-month 3000 --baseline $(SERVING_BASELINE)
 	$(VENV)/bin/python -m benchmarks.concurrency --months 4 --applications-per-month 25626
 	$(VENV)/bin/python -m benchmarks.summary
 
@@ -99,7 +103,7 @@ bench-small: venv
 	$(VENV)/bin/python -m benchmarks.ingest_speed --applications-per-month 2563 --months-before 2 --repeats 1 \
 	  --name ingest_speed_small
 	$(VENV)/bin/python -m benchmarks.serving --applications-per-month 1000 --requests 60 \
-	  --seconds 30 --batch-size 300 --name serving_small
+	  --seconds 30 --batch-size 300 --baseline HEAD --rounds 2 --name serving_small
 	$(VENV)/bin/python -m benchmarks.concurrency --months 3 --applications-per-month 1000 \
 	  --name concurrency_small
 	$(VENV)/bin/python -m benchmarks.summary --suffix _small

@@ -1,12 +1,20 @@
-"""Load test of ``creditplatform serve``: a real uvicorn process on 127.0.0.1, real requests.
+"""Load test of ``creditplatform serve``: real uvicorn processes on 127.0.0.1, real requests.
 
 Builds a small platform in a temp dir (generated months, ingest, retrain: a champion), starts
-the service as a user would, then sends single-applicant requests (one landed applicant each,
-with all their child rows) from 1, 8 and 32 concurrent keep-alive clients, bounded in requests
-and seconds, and batches to ``/v1/score/batch`` with and without reason codes. Latency is
-measured by the client, from sending the request to reading the whole response.
+the service as a user would (with an API key), then sends single-applicant requests (one landed
+applicant each, with all their child rows) from 1, 8 and 32 concurrent keep-alive clients,
+bounded in requests and seconds, and batches to ``/v1/score/batch`` with and without reason
+codes. Latency is measured by the client, from sending the request to reading the whole
+response.
 
-    python -m benchmarks.serving [--applications-per-month 3000] [--name serving]
+With ``--baseline REF`` the same run also starts the service of commit REF (a git worktree,
+the same virtualenv, a copy of the same data dir and champion) and measures the two in turns,
+A (this code) then B (REF), round after round, so drift of the machine's speed hits both
+alike; each figure is reported for both with the ratio B/A. The run first checks that A and B
+answer alike: the same PDs and reason codes for the same applicants, alone and in a batch,
+and the same 422 body for every bad request of ``creditplatform_tests.bad_requests``.
+
+    python -m benchmarks.serving [--applications-per-month 3000] [--baseline REF] [--name serving]
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -73,8 +82,11 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def load(port: int, bodies: list[bytes], clients: int, requests: int, seconds: float) -> dict:
-    """``clients`` threads, each on its own keep-alive connection, until either bound is hit."""
+def load(
+    port: int, bodies: list[bytes], clients: int, requests: int, seconds: float, headers: dict
+) -> tuple[list[float], list[int], float]:
+    """``clients`` threads, each on its own keep-alive connection, until either bound is hit:
+    (latencies of the 200s, statuses of the others, wall seconds)."""
     latencies: list[float] = []
     failures: list[int] = []
     counter = iter(range(requests))
@@ -83,14 +95,14 @@ def load(port: int, bodies: list[bytes], clients: int, requests: int, seconds: f
 
     def client() -> None:
         con = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-        headers = {"Content-Type": "application/json"}
+        sent = {"Content-Type": "application/json", **headers}
         while time.monotonic() < deadline:
             with lock:
                 index = next(counter, None)
             if index is None:
                 break
             started = time.perf_counter()
-            con.request("POST", "/v1/score", bodies[index % len(bodies)], headers)
+            con.request("POST", "/v1/score", bodies[index % len(bodies)], sent)
             response = con.getresponse()
             response.read()
             elapsed = time.perf_counter() - started
@@ -106,7 +118,10 @@ def load(port: int, bodies: list[bytes], clients: int, requests: int, seconds: f
         thread.start()
     for thread in threads:
         thread.join()
-    wall = time.perf_counter() - started
+    return latencies, failures, time.perf_counter() - started
+
+
+def figures(clients: int, latencies: list[float], failures: list[int], wall: float) -> dict:
     return {
         "clients": clients,
         "requests": len(latencies),
@@ -148,74 +163,208 @@ def _stage_ms(before: dict, after: dict) -> dict[str, float]:
     }
 
 
-def batch(port: int, applicants: list[dict], size: int, rounds: int, reasons: bool) -> float:
-    """Applicants per second through ``/v1/score/batch`` (``rounds`` calls of ``size``)."""
+def batch(
+    port: int, applicants: list[dict], size: int, rounds: int, reasons: bool, headers: dict
+) -> tuple[int, float]:
+    """(applicants, seconds) through ``/v1/score/batch`` (``rounds`` calls of ``size``)."""
     con = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     path = f"/v1/score/batch?reasons={'true' if reasons else 'false'}"
     total, started = 0, time.perf_counter()
     for round_ in range(rounds):
         chunk = applicants[round_ * size % len(applicants) :][:size]
         con.request("POST", path, json.dumps({"applicants": chunk}).encode(),
-                    {"Content-Type": "application/json"})  # fmt: skip
+                    {"Content-Type": "application/json", **headers})  # fmt: skip
         response = con.getresponse()
         body = response.read()
         assert response.status == 200, body[:500]
         total += len(chunk)
     con.close()
-    return round(total / (time.perf_counter() - started), 1)
+    return total, time.perf_counter() - started
 
 
-def run(applications: int, requests: int, seconds: float, batch_size: int) -> dict:
+def _post(port: int, path: str, body: bytes, headers: dict) -> tuple[int, dict]:
+    con = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    con.request("POST", path, body, {"Content-Type": "application/json", **headers})
+    response = con.getresponse()
+    answer = (response.status, json.loads(response.read()))
+    con.close()
+    return answer
+
+
+def differences(ports: dict[str, int], applicants: list[dict], headers: dict) -> list[str]:
+    """Where B answers otherwise than A: PDs and reasons (alone and in a batch), 422 bodies."""
+    from creditplatform_tests.bad_requests import batch_bodies, single_bodies, without_request_id
+
+    cases = [(f"single {i}", "/v1/score", json.dumps(a).encode())
+             for i, a in enumerate(applicants[:40])]  # fmt: skip
+    cases.append(("batch of 200", "/v1/score/batch",
+                  json.dumps({"applicants": applicants[:200]}).encode()))  # fmt: skip
+    cases += [(name, "/v1/score", body) for name, body in single_bodies(applicants).items()]
+    cases += [(name, "/v1/score/batch", body) for name, body in batch_bodies(applicants).items()]
+    found = []
+    for name, path, body in cases:
+        a, b = (_post(ports[arm], path, body, headers) for arm in ("A", "B"))
+        if (a[0], without_request_id(a[1])) != (b[0], without_request_id(b[1])):
+            found.append(f"{name}: A {a[0]} {str(a[1])[:200]} / B {b[0]} {str(b[1])[:200]}")
+    return found
+
+
+class Service:
+    """``creditplatform serve`` of this code (``code`` None) or of a worktree, on a free port."""
+
+    def __init__(self, env: dict, code: Path | None) -> None:
+        self.port = free_port()
+        env = {**env, "PYTHONPATH": str(code)} if code else env
+        self.process = subprocess.Popen(
+            [str(REPO / ".venv" / "bin" / "python"), "-m", "creditplatform.cli", "serve",
+             "--port", str(self.port)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_for(f"http://127.0.0.1:{self.port}/ready", 300)
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=120)
+
+
+def _baseline(root: Path, ref: str) -> tuple[Path, str]:
+    """A worktree of ``ref`` under ``root`` and its full commit."""
+    commit = subprocess.run(["git", "rev-parse", ref], cwd=REPO, check=True,
+                            capture_output=True, text=True).stdout.strip()  # fmt: skip
+    subprocess.run(["git", "worktree", "add", "--detach", str(root), commit], cwd=REPO,
+                   check=True, capture_output=True)  # fmt: skip
+    return root, commit
+
+
+def _measure(
+    ports: dict[str, int],
+    bodies: list[bytes],
+    applicants: list[dict],
+    headers: dict,
+    requests: int,
+    seconds: float,
+    batch_size: int,
+    rounds: int,
+) -> dict[str, dict]:
+    """Every figure for each arm, the arms measured in turns within each round."""
+    arms = list(ports)
+    collected = {arm: {c: ([], [], 0.0) for c in (1, 8, 32)} for arm in arms}
+    batches = {arm: {False: [0, 0.0], True: [0, 0.0]} for arm in arms}
+    for _ in range(rounds):
+        for clients in (1, 8, 32):
+            for arm in arms:
+                got = load(ports[arm], bodies, clients, requests // rounds, seconds / rounds,
+                           headers)  # fmt: skip
+                old = collected[arm][clients]
+                collected[arm][clients] = (old[0] + got[0], old[1] + got[1], old[2] + got[2])
+        for reasons in (False, True):
+            for arm in arms:
+                done, spent = batch(ports[arm], applicants, batch_size, 2, reasons, headers)
+                batches[arm][reasons][0] += done
+                batches[arm][reasons][1] += spent
+    found = {}
+    for arm in arms:
+        runs = {c: figures(c, *collected[arm][c]) for c in (1, 8, 32)}
+        found[arm] = {
+            "p50_ms_1_client": runs[1]["p50_ms"],
+            "p99_ms_8_clients": runs[8]["p99_ms"],
+            "p99_ms_32_clients": runs[32]["p99_ms"],
+            "requests_per_s_8_clients": runs[8]["requests_per_s"],
+            "batch_applicants_per_s": round(batches[arm][False][0] / batches[arm][False][1], 1),
+            "batch_applicants_per_s_with_reasons": round(
+                batches[arm][True][0] / batches[arm][True][1], 1
+            ),
+            "runs": list(runs.values()),
+        }
+    return found
+
+
+COMPARED = (
+    "p50_ms_1_client", "p99_ms_8_clients", "p99_ms_32_clients", "requests_per_s_8_clients",
+    "batch_applicants_per_s", "batch_applicants_per_s_with_reasons",
+)  # fmt: skip
+
+
+def run(
+    applications: int,
+    requests: int,
+    seconds: float,
+    batch_size: int,
+    baseline: str | None,
+    rounds: int,
+) -> dict:
     from creditplatform.serving.examples import landing_requests
 
     with tempfile.TemporaryDirectory(prefix="creditplatform-serving-bench-") as tmp:
         env = build_platform(Path(tmp), applications)
-        month_dir = Path(env["CREDITPLATFORM_DATA_DIR"]) / "landing" / MONTHS[-1]
-        applicants = landing_requests(month_dir)
+        data = Path(env["CREDITPLATFORM_DATA_DIR"])
+        key = subprocess.run(
+            [str(REPO / ".venv" / "bin" / "creditplatform"), "serve-keys", "create", "bench"],
+            env=env, check=True, capture_output=True, text=True,
+        ).stdout.strip()  # fmt: skip
+        headers = {"Authorization": f"Bearer {key}"}
+        applicants = landing_requests(data / "landing" / MONTHS[-1])
         bodies = [json.dumps(a).encode() for a in applicants]
         child_rows = {
             table: round(statistics.mean(len(a[table]) for a in applicants), 1)
             for table in applicants[0]
             if table != "application"
         }
-        port = free_port()
-        server = subprocess.Popen(
-            [str(REPO / ".venv" / "bin" / "creditplatform"), "serve", "--port", str(port)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        services = {"A": Service(env, None)}
+        compared: dict = {}
         try:
-            wait_for(f"http://127.0.0.1:{port}/ready", 300)
-            load(port, bodies, 1, 10, seconds)  # warm-up: threads, connections, first plans
-            before = stage_seconds(port)
-            runs = {1: load(port, bodies, 1, requests, seconds)}
-            after = stage_seconds(port)
-            runs |= {c: load(port, bodies, c, requests, seconds) for c in (8, 32)}
-            before_batch = stage_seconds(port)
-            batch_plain = batch(port, applicants, batch_size, 4, reasons=False)
-            after_batch = stage_seconds(port)
-            batch_reasons = batch(port, applicants, batch_size, 2, reasons=True)
+            if baseline:
+                code, commit = _baseline(Path(tmp) / "baseline", baseline)
+                data_b = Path(tmp) / "data_b"
+                env_b = {
+                    **env,
+                    "CREDITPLATFORM_DATA_DIR": str(data_b),
+                    "CREDITPLATFORM_DAGSTER_STORAGE": str(data_b / "dagster"),
+                    "MLFLOW_TRACKING_URI": f"sqlite:///{data_b / 'mlflow' / 'mlflow.db'}",
+                }
+                shutil.copytree(data, data_b)
+                services["B"] = Service(env_b, code)
+                ports = {arm: s.port for arm, s in services.items()}
+                compared = {"ref": baseline, "commit": commit,
+                            "differences": differences(ports, applicants, headers)}  # fmt: skip
+            ports = {arm: s.port for arm, s in services.items()}
+            for port in ports.values():  # warm-up: threads, connections, prepared statements
+                load(port, bodies, 8, 40, seconds, headers)
+                batch(port, applicants, batch_size, 1, True, headers)
+            before = stage_seconds(ports["A"])
+            load(ports["A"], bodies, 1, 20, seconds, headers)
+            after = stage_seconds(ports["A"])
+            batch(ports["A"], applicants, batch_size, 1, False, headers)
+            after_batch = stage_seconds(ports["A"])
+            found = _measure(ports, bodies, applicants, headers, requests, seconds,
+                             batch_size, rounds)  # fmt: skip
         finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=120)
-    return {
-        "serving": {
-            "p50_ms_1_client": runs[1]["p50_ms"],
-            "p99_ms_8_clients": runs[8]["p99_ms"],
-            "p99_ms_32_clients": runs[32]["p99_ms"],
-            "requests_per_s_8_clients": runs[8]["requests_per_s"],
-            "batch_applicants_per_s": batch_plain,
-            "batch_applicants_per_s_with_reasons": batch_reasons,
-            "batch_size": batch_size,
-            "runs": list(runs.values()),
-            # Mean ms of each stage of a scoring pass, as the service measured it: one client
-            # (one pass per request), and the batch calls without reason codes.
-            "single_request_stage_ms": _stage_ms(before, after),
-            "batch_call_stage_ms": _stage_ms(before_batch, after_batch),
-            "mean_child_rows_per_request": child_rows,
-            "mean_request_kb": round(statistics.mean(len(b) for b in bodies) / 1024, 1),
-            "applications_per_month": applications,
-        }
+            for service in services.values():
+                service.stop()
+            if baseline:
+                worktree = str(Path(tmp) / "baseline")
+                subprocess.run(["git", "worktree", "remove", "--force", worktree], cwd=REPO,
+                               check=False, capture_output=True)  # fmt: skip
+    serving = {
+        **found["A"],
+        "batch_size": batch_size,
+        # Mean ms of each stage of a scoring pass, as the service measured it: one client
+        # (one pass per request), and a batch call without reason codes.
+        "single_request_stage_ms": _stage_ms(before, after),
+        "batch_call_stage_ms": _stage_ms(after, after_batch),
+        "mean_child_rows_per_request": child_rows,
+        "mean_request_kb": round(statistics.mean(len(b) for b in bodies) / 1024, 1),
+        "applications_per_month": applications,
     }
+    if baseline:
+        serving["vs_baseline"] = {
+            **compared,
+            "baseline": {k: found["B"][k] for k in COMPARED},
+            "baseline_runs": found["B"]["runs"],
+            "ratio_b_over_a": {k: round(found["B"][k] / found["A"][k], 2) for k in COMPARED},
+            "rounds": rounds,
+        }
+    return {"serving": serving}
 
 
 def markdown(result: dict) -> str:
@@ -244,6 +393,23 @@ def markdown(result: dict) -> str:
         f"Mean child rows per request: {serving['mean_child_rows_per_request']}; "
         f"mean request {serving['mean_request_kb']} KB.",
     ]
+    versus = serving.get("vs_baseline")
+    if versus:
+        lines += [
+            "",
+            f"## Against the baseline {versus['ref']} ({versus['commit'][:10]}), same data, "
+            f"measured in turns ({versus['rounds']} rounds)",
+            "",
+            "| figure | this code (A) | baseline (B) | B/A |",
+            "|---|---|---|---|",
+            *(
+                f"| {k} | {serving[k]} | {versus['baseline'][k]} | {versus['ratio_b_over_a'][k]} |"
+                for k in COMPARED
+            ),
+            "",
+            "A and B answer alike (PDs, reason codes, 422 bodies): "
+            + ("yes" if not versus["differences"] else "NO: " + "; ".join(versus["differences"])),
+        ]
     return "\n".join(lines)
 
 
@@ -254,8 +420,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60, help="per concurrency level")
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--name", default="serving")
+    parser.add_argument("--baseline", help="a commit to measure against (A/B, same data)")
+    parser.add_argument("--rounds", type=int, default=4, help="A/B turns per figure")
     args = parser.parse_args()
-    result = run(args.applications_per_month, args.requests, args.seconds, args.batch_size)
+    result = run(args.applications_per_month, args.requests, args.seconds, args.batch_size,
+                 args.baseline, args.rounds)  # fmt: skip
     text = markdown(result)
     write_results(args.name, result, text)
     print(text)

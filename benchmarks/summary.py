@@ -34,8 +34,11 @@ TARGETS = [
      "min", None),
     ("features Polars / DuckDB time (median of 3)", ("features_vs_polars", "ratio"), 1.3, "min",
      None),
+    ("serving p50 ms, 1 client", ("serving", "p50_ms_1_client"), 25, "max", 135.1),
     ("serving p99 ms, 8 clients", ("serving", "p99_ms_8_clients"), 50, "max", 532.0),
     ("serving batch applicants/s", ("serving", "batch_applicants_per_s"), 2_000, "min", 709.1),
+    ("serving batch applicants/s with reason codes",
+     ("serving", "batch_applicants_per_s_with_reasons"), 1_000, "min", 244.0),
 ]  # fmt: skip
 
 
@@ -87,7 +90,11 @@ def latest(scale: dict, drift: dict, serving: dict) -> dict:
             name: {k: result.get(k) for k in DRIFT_KEYS}
             for name, result in drift["drift_quality"].items()
         },
-        "serving": {k: serving["serving"][k] for k in SERVING_KEYS},
+        "serving": {
+            **{k: serving["serving"][k] for k in SERVING_KEYS},
+            # The same run's A/B against a baseline commit (``--baseline``), when it made one.
+            **{k: serving["serving"][k] for k in ("vs_baseline",) if k in serving["serving"]},
+        },
         "source_commits": {
             "scale": scale["git_commit"],
             "drift_quality": drift["git_commit"],

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from creditplatform.features.catalog import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES
-from creditplatform.ml.compiled_model import verified
+from creditplatform.ml.compiled_model import NotCompilable, verified
 from creditplatform.ml.model import train
 from creditplatform.ml.reason_codes import reference_values, score_with_reasons
 from creditplatform.ml.records import ModelParams
@@ -75,3 +77,21 @@ def test_many_applicants_at_once_match_one_at_a_time(fitted):
         assert [r.feature for r in alone[0]] == [r.feature for r in reasons[i]]
     no_pd, none = score_with_reasons(compiled, rows, reference, top=0)
     assert np.array_equal(no_pd, pds) and all(r == [] for r in none)
+
+
+def test_the_compiled_model_scores_like_its_pipeline_and_refuses_a_misread_one(fitted):
+    """Bit for bit on rows it was not built from (missing values, unseen levels included); a
+    pipeline whose frame step orders the numbers otherwise than its encoder is refused."""
+    model, compiled, frame, reference = fitted
+    rows = frame.iloc[3000:3400].copy()
+    rows.loc[rows.index[::7], "EXT_SOURCE_MEAN"] = np.nan
+    rows.loc[rows.index[::5], "NAME_INCOME_TYPE"] = "never seen"
+    rows.loc[rows.index[::3], "CODE_GENDER"] = None
+    expected = model.predict_proba(rows)[:, 1]
+    assert np.array_equal(compiled.predict_pd(rows).view(np.int64), expected.view(np.int64))
+    misread = copy.deepcopy(model)
+    step = misread.calibrated_classifiers_[0].estimator.estimator.named_steps["frame"]
+    step.kw_args = {**step.kw_args, "numeric": tuple(reversed(step.kw_args["numeric"]))}
+    assert np.array_equal(misread.predict_proba(rows), model.predict_proba(rows))
+    with pytest.raises(NotCompilable, match="disagrees with its pipeline"):
+        verified(misread, reference)
