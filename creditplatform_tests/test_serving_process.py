@@ -29,6 +29,7 @@ from creditplatform.status import connect_when_free
 from creditplatform_tests.conftest import point_at
 from creditplatform_tests.dagster_dev import free_port, wait_for
 from creditplatform_tests.test_serving import MONTH, batch_scores
+from creditplatform_tests.test_serving_contract import differing_cells, store_month
 
 pytestmark = pytest.mark.slow
 
@@ -98,10 +99,15 @@ def test_uvicorn_scores_every_applicant_like_batch_and_logs_json(platform: Path,
             )
             assert status == 200, body
             online |= {r["SK_ID_CURR"]: r["pd"] for r in body["results"]}
+        alone = {}
+        for request in requests:  # every applicant alone too (the batcher may pair some)
+            status, body = post(f"{url}/v1/score?reasons=false", request)
+            assert status == 200, body
+            alone[body["SK_ID_CURR"]] = body["pd"]
         status, single = post(f"{url}/v1/score", requests[7], {"X-Request-ID": "case-7"})
         assert status == 200 and single["request_id"] == "case-7"
         assert len(single["reason_codes"]) > 0 or single["pd"] == min(online.values())
-    assert max(abs(online[sk] - expected[sk][0]) for sk in expected) <= 1e-9
+    assert all(online[sk] == alone[sk] == expected[sk][0] for sk in expected)  # bit for bit
     assert single["pd"] == expected[single["SK_ID_CURR"]][0]
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     events = [line for line in lines if line.get("request_id") == "case-7"]
@@ -109,9 +115,12 @@ def test_uvicorn_scores_every_applicant_like_batch_and_logs_json(platform: Path,
     assert any(
         line.get("event") == "model_reload" and line["outcome"] == "loaded" for line in lines
     )
-    # SIGTERM let the service flush its request log: every scored applicant is there.
+    # SIGTERM let the service flush its request log: every scored applicant is there, with the
+    # feature row the service computed, bit for bit the store's.
     with duckdb.connect(str(load_settings().request_log_path)) as con:
-        assert con.execute("SELECT count(*) FROM scored_requests").fetchone()[0] == 601
+        logged = con.execute("SELECT * FROM scored_requests").df()
+    assert len(logged) == 1201
+    assert differing_cells(logged, store_month(load_settings().warehouse_path)) == {}
 
 
 def test_a_new_champion_is_picked_up_while_a_client_loops(platform: Path, tmp_path: Path):

@@ -3,6 +3,12 @@
 The SQL files beside this module each produce one row per applicant from one source table;
 they are joined on SK_ID_CURR to the application row. Every feature is a function of a single
 applicant's rows, so nothing is learnt across applicants and no split can leak through here.
+
+Every float ``sum`` and ``mean`` in the files adds ``CAST(x AS DECIMAL(38, 10))``: a float sum
+depends on the order the rows reach it (the join plan, the threads, the other applicants in a
+scoring pass), while a decimal sum is integer arithmetic and gives the same bits in any order.
+So an applicant's features are the same bits in a month of 25k as alone in the scoring
+service. ``sum(x ORDER BY x)`` is exact too but made a Home Credit month's query 3-4x slower.
 """
 
 from __future__ import annotations
