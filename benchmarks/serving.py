@@ -207,8 +207,32 @@ def differences(ports: dict[str, int], applicants: list[dict], headers: dict) ->
     found = []
     for name, path, body in cases:
         a, b = (_post(ports[arm], path, body, headers) for arm in ("A", "B"))
-        if (a[0], without_request_id(a[1])) != (b[0], without_request_id(b[1])):
-            found.append(f"{name}: A {a[0]} {str(a[1])[:200]} / B {b[0]} {str(b[1])[:200]}")
+        where = _first_difference([a[0], without_request_id(a[1])],
+                                  [b[0], without_request_id(b[1])])  # fmt: skip
+        if where:
+            found.append(f"{name}: {where}")
+    return found
+
+
+def _first_difference(a: object, b: object, path: str = "") -> str:
+    """The first place two JSON values differ, as ``path: A value / B value`` ('' if none)."""
+    if isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys():
+        return next((d for k in a if (d := _first_difference(a[k], b[k], f"{path}.{k}"))), "")
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return next((d for i, (x, y) in enumerate(zip(a, b, strict=True))
+                     if (d := _first_difference(x, y, f"{path}[{i}]"))), "")  # fmt: skip
+    return "" if a == b else f"{path or '.'}: A {str(a)[:120]} / B {str(b)[:120]}"
+
+
+def _imported_from(env: dict, code: Path) -> str:
+    """Where ``creditplatform`` comes from when run as the service is (asserted, reported)."""
+    found = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "python"), "-c",
+         "import creditplatform; print(creditplatform.__file__)"],
+        env={**env, "PYTHONPATH": str(code)}, cwd=code, check=True, capture_output=True,
+        text=True,
+    ).stdout.strip()  # fmt: skip
+    assert found.startswith(str(code)), f"{found} is not under {code}"
     return found
 
 
@@ -217,13 +241,17 @@ class Service:
 
     def __init__(self, env: dict, code: Path | None) -> None:
         self.port = free_port()
-        env = {**env, "PYTHONPATH": str(code)} if code else env
+        # ``python -m`` puts the working directory first on sys.path: run in the code's own
+        # tree (and name it on PYTHONPATH), or the package imported is the repo's.
+        code = code or REPO
         self.process = subprocess.Popen(
             [str(REPO / ".venv" / "bin" / "python"), "-m", "creditplatform.cli", "serve",
              "--port", str(self.port)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**env, "PYTHONPATH": str(code)}, cwd=code,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         wait_for(f"http://127.0.0.1:{self.port}/ready", 300)
+        self.code = _imported_from(env, code)
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
@@ -341,6 +369,7 @@ def run(
             after_batch = stage_seconds(ports["A"])
             found = _measure(ports, bodies, batches, headers, requests, seconds, rounds)
         finally:
+            services_code = {arm: service.code for arm, service in services.items()}
             for service in services.values():
                 service.stop()
             if baseline:
@@ -364,6 +393,7 @@ def run(
             "baseline": {k: found["B"][k] for k in COMPARED},
             "baseline_runs": found["B"]["runs"],
             "ratio_b_over_a": {k: round(found["B"][k] / found["A"][k], 2) for k in COMPARED},
+            "package_paths": {"A": services_code["A"], "B": services_code["B"]},
             "rounds": rounds,
         }
     return {"serving": serving}

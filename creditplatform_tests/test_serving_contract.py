@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from creditplatform.cli import main
 from creditplatform.features.catalog import FEATURE_SCHEMA_VERSION, NUMERIC_FEATURES
 from creditplatform.features.store import STORE, build_month
 from creditplatform.homecredit import TABLE_NAMES, TABLES
@@ -270,3 +271,26 @@ def test_openapi_describes_the_bodies_and_validates_the_readmes_example(platform
         "BatchRequest"
     )
     assert "422" in operation["responses"] and "401" in operation["responses"]
+
+
+def test_serve_keys_commands_print_a_key_once_and_never_list_it(capsys):
+    assert main(["serve-keys", "create", "origination"]) == 0
+    key = capsys.readouterr().out.strip()
+    assert key.startswith("cp_") and len(key) > 40
+    assert main(["serve-keys", "create", "ops", "--admin"]) == 0
+    capsys.readouterr()
+    assert main(["serve-keys", "create", "ops"]) == 2  # a name is taken until revoked
+    assert "exists" in capsys.readouterr().err
+    assert main(["serve-keys", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "origination\tscore\t" in listed and "ops\tscore,admin\t" in listed
+    assert key not in listed and key not in load_settings().api_keys_path.read_text()
+    assert KeyStore(load_settings().api_keys_path).find(key).name == "origination"
+    assert main(["serve-keys", "revoke", "origination"]) == 0
+    assert KeyStore(load_settings().api_keys_path).find(key) is None
+    assert main(["serve-keys", "revoke", "origination"]) == 2
+
+
+def test_insecure_local_refuses_an_address_other_than_loopback(capsys):
+    assert main(["serve", "--insecure-local", "--host", "0.0.0.0"]) == 2
+    assert "loopback" in capsys.readouterr().err

@@ -198,3 +198,37 @@ def test_kill_9_loses_no_logged_row_and_a_new_service_carries_on(platform: Path,
     with serving(tmp_path / "second.log") as url:
         assert post(f"{url}/v1/score/batch", {"applicants": applicants[20:]})[0] == 200
     assert _logged_rows(log_file) == 40
+
+
+def test_the_first_start_prints_an_admin_key_once_and_the_port_needs_it(tmp_path: Path):
+    """A fresh data dir (no champion, no key): ``serve`` creates admin key ``local``, prints it
+    once outside the JSON log, and the API answers 401 without it and 503 (no champion) with
+    it; a second start prints no key."""
+    port = free_port()
+    log = tmp_path / "first.log"
+    url = f"http://127.0.0.1:{port}"
+    command = [str(REPO_ROOT / ".venv" / "bin" / "creditplatform"), "serve", "--port", str(port)]
+    with log.open("w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=out, env=dict(os.environ))
+    try:
+        wait_for(f"{url}/health", 180)
+        printed = log.read_text()
+        keys = [line.split("Bearer ", 1)[1].strip() for line in printed.splitlines()
+                if "Authorization: Bearer " in line]  # fmt: skip
+        assert len(keys) == 1
+        assert not any(keys[0] in line for line in printed.splitlines() if line.startswith("{"))
+        assert post(f"{url}/v1/score", {})[0] == 401
+        status, body = post(f"{url}/v1/score", {}, {"Authorization": f"Bearer {keys[0]}"})
+        assert status == 422 or status == 503, body
+        assert post(f"{url}/admin/reload", {}, {"Authorization": f"Bearer {keys[0]}"})[0] == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    with log.open("w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=out, env=dict(os.environ))
+    try:
+        wait_for(f"{url}/health", 180)
+        assert "Authorization: Bearer" not in log.read_text()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)

@@ -344,9 +344,12 @@ class _Pass:
         self.con = duckdb.connect(":memory:", config={"threads": 1})
         self.con.execute("CREATE SCHEMA raw")
         self.slots: dict[str, _Slot] = {}
+        self._empty = {
+            table: pa.table({c: pa.array([], _column_type(table, c)) for c in columns[table]})
+            for table in TABLE_NAMES
+        }
         for table in TABLE_NAMES:
-            empty = pa.table({c: pa.array([], _column_type(table, c)) for c in columns[table]})
-            self.slots[table] = _Slot(empty)
+            self.slots[table] = _Slot(self._empty[table])
             self.con.register(f"slot_{table}", self.slots[table])
             self.con.execute(f"CREATE VIEW {_ref(table)} AS SELECT * FROM slot_{table}")
         self.con.execute(f"PREPARE {self.STATEMENT} AS {query}")
@@ -359,7 +362,7 @@ class _Pass:
             return self.con.execute(self._execute).to_arrow_table()
         finally:  # the pass's rows are not kept by the connection
             for table in TABLE_NAMES:
-                self.slots[table].table = self.slots[table].table.slice(0, 0)
+                self.slots[table].table = self._empty[table]
 
 
 def _column_type(table: str, column: str) -> pa.DataType:

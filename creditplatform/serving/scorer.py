@@ -37,7 +37,7 @@ class Scored:
 
 class Scorer:
     """Scores a list of applicants in one pass; ``observe(stage, seconds)`` (if given) hears how
-    long each stage of every successful pass took (convert, stage, contracts, features, model)."""
+    long each stage of every successful pass took (convert, contracts, features, model)."""
 
     def __init__(
         self,
