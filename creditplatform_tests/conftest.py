@@ -111,6 +111,20 @@ def platform_base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
     return data, source / "landing"
 
 
+# The month of ``platform_base`` that champion v1 has scored (and the serving tests send).
+PLATFORM_MONTH = "2024-02"
+
+
+@pytest.fixture
+def platform(platform_base, _isolated_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the mid-life platform (champion v1 has scored 2024-02), this process
+    pointed at it; returns the generated landing folder of that month."""
+    base, source = platform_base
+    shutil.copytree(base, _isolated_data_dir)
+    point_at(monkeypatch, _isolated_data_dir)
+    return source / PLATFORM_MONTH
+
+
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[local_postgres.Cluster]:
     """A throwaway PostgreSQL server (Debian's package) for this test session, on 127.0.0.1 at

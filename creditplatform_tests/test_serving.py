@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import shutil
 import subprocess
 import sys
 import threading
@@ -32,18 +31,9 @@ from creditplatform.serving.champion import ChampionHolder
 from creditplatform.serving.examples import landing_requests
 from creditplatform.serving.scorer import Scorer
 from creditplatform.settings import load_settings
-from creditplatform_tests.conftest import point_at
+from creditplatform_tests.conftest import PLATFORM_MONTH
 
-MONTH = "2024-02"
-
-
-@pytest.fixture
-def platform(platform_base, _isolated_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private copy of the mid-life platform (champion v1 has scored 2024-02)."""
-    base, source = platform_base
-    shutil.copytree(base, _isolated_data_dir)
-    point_at(monkeypatch, _isolated_data_dir)
-    return source / MONTH
+MONTH = PLATFORM_MONTH
 
 
 def keyed(app) -> TestClient:

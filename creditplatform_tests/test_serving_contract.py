@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -39,18 +38,9 @@ from creditplatform_tests.bad_requests import (
     single_bodies,
     without_request_id,
 )
-from creditplatform_tests.conftest import point_at
 from creditplatform_tests.test_serving import MONTH
 
 RECORDED = Path(__file__).with_name("bad_request_bodies.json")
-
-
-@pytest.fixture
-def platform(platform_base, _isolated_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    base, source = platform_base
-    shutil.copytree(base, _isolated_data_dir)
-    point_at(monkeypatch, _isolated_data_dir)
-    return source / MONTH
 
 
 def store_month(warehouse: Path, month: str = MONTH) -> pd.DataFrame:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import threading
@@ -26,23 +25,20 @@ from creditplatform.serving.api_keys import KeyStore
 from creditplatform.serving.examples import landing_requests
 from creditplatform.settings import REPO_ROOT, load_settings
 from creditplatform.status import connect_when_free
-from creditplatform_tests.conftest import point_at
 from creditplatform_tests.dagster_dev import free_port, wait_for
-from creditplatform_tests.test_serving import MONTH, batch_scores
+from creditplatform_tests.test_serving import batch_scores
 from creditplatform_tests.test_serving_contract import differing_cells, store_month
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def platform(platform_base, _isolated_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    base, source = platform_base
-    shutil.copytree(base, _isolated_data_dir)
-    point_at(monkeypatch, _isolated_data_dir)
+def platform(platform: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """conftest's platform, polled every 2 s, with an admin key every request carries."""
     monkeypatch.setenv("CREDITPLATFORM_SERVE_RELOAD_SECONDS", "2")
     key = KeyStore(load_settings().api_keys_path).create("tests", admin=True)
     monkeypatch.setitem(AUTH, "Authorization", f"Bearer {key}")
-    return source / MONTH
+    return platform
 
 
 @contextmanager
