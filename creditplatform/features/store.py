@@ -8,7 +8,10 @@ Every float ``sum`` and ``mean`` in the files adds ``CAST(x AS DECIMAL(38, 10))`
 depends on the order the rows reach it (the join plan, the threads, the other applicants in a
 scoring pass), while a decimal sum is integer arithmetic and gives the same bits in any order.
 So an applicant's features are the same bits in a month of 25k as alone in the scoring
-service. ``sum(x ORDER BY x)`` is exact too but made a Home Credit month's query 3-4x slower.
+service. ``sum(x ORDER BY x)`` is exact too but slower: on a 25,626-application month the
+query takes 0.38 s with plain float sums (whose bits then differ between 1 and 2 threads), 0.62
+s with decimals, 1.81 s ordered (``python -m benchmarks.feature_forms``, results in
+``benchmarks/results/feature_forms.md``).
 """
 
 from __future__ import annotations
@@ -84,9 +87,10 @@ def online_feature_query(month: str) -> str:
     file and each file gives an applicant at most one row, so ``any_value`` picks that row's
     value (NaN included) or NULL, as the LEFT JOIN does; applicants without an application row
     are dropped, as the join drops them. Why two forms: on one applicant DuckDB's fixed cost
-    per hash join dominated the pass (prepared, ~25 ms joined vs ~13 ms stacked), while on a
-    25k-application month the joins are faster (0.48 s vs 0.68 s). The serving tests hold the
-    two equal bit for bit on every applicant of a month.
+    per hash join is most of the pass (prepared over the service's Arrow slots: 21.4 ms
+    stacked vs 24.6 ms joined, ``benchmarks.feature_forms``), while on a whole month the joins
+    are faster. The serving tests hold the two equal bit for bit on every applicant of a
+    month.
     """
     parts = [
         f"SELECT *, {'true' if name == SQL_FILES[0] else 'false'} AS _has_application "

@@ -334,7 +334,7 @@ class _Slot:
         return self.table.__arrow_c_stream__(requested_schema)
 
 
-class _Pass:
+class FeatureStatement:
     """One thread's DuckDB connection, its slots and the prepared feature statement."""
 
     STATEMENT = "online_features"
@@ -383,10 +383,10 @@ class OnlineFeatures:
         self._opened: list[duckdb.DuckDBPyConnection] = []
         self._lock = threading.Lock()
 
-    def _pass(self) -> _Pass:
+    def _pass(self) -> FeatureStatement:
         found = getattr(self._local, "pass_", None)
         if found is None:
-            found = _Pass(self._query, self._columns)
+            found = FeatureStatement(self._query, self._columns)
             self._local.pass_ = found
             with self._lock:
                 self._opened.append(found.con)
