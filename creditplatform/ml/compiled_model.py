@@ -10,10 +10,10 @@ calibrator's ``predict``. Nothing is re-implemented that could drift from scikit
 the lookup of a level's code.
 
 The booster's public ``_raw_predict`` is not that routine: it first runs the booster's own
-ColumnTransformer and OrdinalEncoder (it remaps category codes to the ones it trained on), ~11
-ms for one row. The compiler folds that remapping into the level-to-code dict and calls each
-tree's ``predict`` (scikit-learn's compiled tree walk) itself, adding the trees in the order
-scikit-learn does.
+ColumnTransformer and OrdinalEncoder (it remaps category codes to the ones it trained on),
+most of the time a one-row call takes. The compiler folds that remapping into the
+level-to-code dict and calls each tree's ``predict`` (scikit-learn's compiled tree walk)
+itself, adding the trees in the order scikit-learn does.
 
 A compiled model is only used after it has been **verified equal** to the pipeline: both score
 a set of probe rows built from the model itself (the reference applicant, every feature at
