@@ -4,7 +4,9 @@ For each scenario: 30 generated months; months 1-6 train the first champion, mon
 stable, months 19-30 drifted. Each month is judged against the champion's drift reference (its
 training rows of the newest ``drift_reference_months`` in-time months) with the platform's
 rules: the drift rule (PSI, prediction drift, new labels, cooldown in months x 720 h) and the
-performance rule (AUC on the month's outcomes vs the champion's test AUC). When either fires,
+performance rule (the month degraded when the champion's AUC on its outcomes is significantly
+below its test AUC, or its default rate significantly off its mean PD; consecutive degraded
+months retrain). When either fires,
 a new champion is trained on the latest ``training_window_months`` matured months, exactly as
 ``training_splits`` and ``candidate_model`` would, and becomes the reference; the promotion
 gates are assumed to pass (they are measured in ``model_quality``), so the delays below are the
@@ -33,7 +35,6 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from creditplatform.defs.resources import DriftRules
 from creditplatform.features.catalog import CATEGORICAL_FEATURES, NUMERIC_FEATURES
@@ -42,11 +43,14 @@ from creditplatform.ml.drift import feature_drift, ks_test
 from creditplatform.ml.model import ModelParams, predict_pd, train
 from creditplatform.ml.retrain_rules import (
     DriftEvidence,
+    MonthPerformance,
+    degraded_in_a_row,
     evaluate,
-    performance_retrain,
+    judge_month,
     should_retrain,
 )
 from creditplatform.ml.splits import assign_splits
+from creditplatform.ml.uncertainty import auc_interval, calibration_gap
 from creditplatform.months import month_range, reference_months
 from creditplatform.settings import Settings, load_settings
 from creditplatform.synthetic.generate import GenerateOptions, generate_history
@@ -64,6 +68,7 @@ class Champion:
     reference: pd.DataFrame
     reference_scores: np.ndarray
     test_auc: float
+    test_auc_se: float
 
 
 def fit(frames: dict[str, pd.DataFrame], window: list[str], settings: Settings) -> Champion:
@@ -75,10 +80,11 @@ def fit(frames: dict[str, pd.DataFrame], window: list[str], settings: Settings) 
     part = {name: history[split_of == name] for name in ("train", "valid", "test")}
     model = train(part["train"], part["train"]["TARGET"], part["valid"], part["valid"]["TARGET"],
                   ModelParams(seed=settings.seed)).model  # fmt: skip
-    test_auc = roc_auc_score(part["test"]["TARGET"], predict_pd(model, part["test"]))
+    test = auc_interval(part["test"]["TARGET"].to_numpy(int), predict_pd(model, part["test"]),
+                        settings.evidence_confidence)  # fmt: skip
     months = reference_months(window, settings.drift_reference_months)
     reference = part["train"][part["train"]["month"].isin(months)]
-    return Champion(model, window, reference, predict_pd(model, reference), test_auc)
+    return Champion(model, window, reference, predict_pd(model, reference), test.value, test.se)
 
 
 def _after(month: str | None, onset: str) -> int | None:
@@ -105,19 +111,25 @@ def run_scenario(name: str, applications: int, seed: int, out: Path, settings: S
         frames = {
             m: con.execute(f"SELECT * FROM {STORE} WHERE month = ?", [m]).df() for m in months
         }
-    rules = DriftRules.from_settings(settings).retrain_rules()
+    resource = DriftRules.from_settings(settings)
+    rules, performance = resource.retrain_rules(), resource.performance_rules()
     champion = fit(frames, months[:TRAINING], settings)
     shifted = set(SCENARIOS[name].shifted_columns.get("application", []))
-    rows, last_drift_retrain, drops = [], None, {}
+    rows, last_drift_retrain, degraded = [], None, {}
     for index, month in enumerate(months[TRAINING:], start=TRAINING):
         current = frames[month]
         drifts = feature_drift(champion.reference, current, list(NUMERIC_FEATURES),
                                list(CATEGORICAL_FEATURES))  # fmt: skip
         scores = predict_pd(champion.model, current)
         _, p_value = ks_test(champion.reference_scores, scores)
-        drops[month] = (champion.test_auc - roc_auc_score(current["TARGET"], scores)) / (
-            champion.test_auc
-        )
+        y = current["TARGET"].to_numpy(int)
+        auc, gap = auc_interval(y, scores, performance.confidence), calibration_gap(y, scores)
+        judged = judge_month(
+            MonthPerformance(auc.value, auc.se, champion.test_auc, champion.test_auc_se,
+                             gap.observed_rate, gap.mean_pd, gap.se),
+            performance,
+        )  # fmt: skip
+        degraded[month] = judged.degraded
         since = (
             None if last_drift_retrain is None
             else (index - last_drift_retrain) * HOURS_BETWEEN_MONTHS
@@ -128,18 +140,20 @@ def run_scenario(name: str, applications: int, seed: int, out: Path, settings: S
         trigger = None
         if should_retrain(evaluate(evidence, rules)):
             trigger, last_drift_retrain = "drift", index
-        elif performance_retrain(drops, month, settings.performance_relative_drop,
-                                 settings.performance_consecutive_months):  # fmt: skip
+        elif degraded_in_a_row(degraded, month, performance.consecutive_months):
             trigger = "performance"
         rows.append(
             {"month": month, "drifted": month >= drift_from,
              "flagged": sorted(d.feature for d in drifts if d.psi >= rules.psi_threshold),
-             "max_psi": drifts[0].psi, "prediction_p": p_value, "auc_drop": drops[month],
+             "max_psi": drifts[0].psi, "prediction_p": p_value,
+             "auc_drop": judged.auc_relative_drop,
+             "auc_shortfall_lower": judged.auc_shortfall_lower,
+             "calibration_gap": judged.calibration_gap, "degraded": judged.degraded,
              "retrain": trigger}
         )  # fmt: skip
         if trigger:
             window = months[max(0, index + 1 - settings.training_window_months) : index + 1]
-            champion, drops = fit(frames, window, settings), {}
+            champion, degraded = fit(frames, window, settings), {}
     return summarise(name, rows, shifted, drift_from, rules)
 
 
@@ -172,6 +186,8 @@ def summarise(name: str, rows: list[dict], shifted: set[str], onset: str, rules)
         "recall": recall,
         "false_flags": sum(len(r["flagged"]) for r in stable),
         "retrains_stable": sum(bool(r["retrain"]) for r in stable),
+        "degraded_stable": sum(r["degraded"] for r in stable),
+        "degraded_drifted": sum(r["degraded"] for r in drifted),
         "retrains_drifted": sum(bool(r["retrain"]) for r in drifted),
         "first_retrain_month": retrained,
         "drift_from": onset,
@@ -198,14 +214,16 @@ def markdown(results: dict, applications: int, reference: int) -> str:
         f"reference: the champion's newest {reference} in-time training month(s))",
         "",
         "| scenario | shifted features | recall | false flags (stable) | max PSI stable "
+        "| degraded months stable | degraded months drifted "
         "| retrains stable | retrains drifted | first retrain |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
         recall = "n/a" if r["recall"] is None else f"{r['recall']:.2f}"
         lines.append(
             f"| {name} | {', '.join(r['shifted_features']) or shifted_none(r)} | {recall} | "
-            f"{r['false_flags']} | {r['max_psi_stable']:.3f} | {r['retrains_stable']} | "
+            f"{r['false_flags']} | {r['max_psi_stable']:.3f} | {r['degraded_stable']} | "
+            f"{r['degraded_drifted']} | {r['retrains_stable']} | "
             f"{r['retrains_drifted']} | {r['first_retrain_month'] or '-'} |"
         )
     lines += [

@@ -39,9 +39,13 @@ class Settings:
     # Evaluation: PD at or above the policy threshold is declined; precision@k on the top share.
     policy_threshold: float = 0.2
     precision_at_k_share: float = 0.1
+    # Every interval and test the platform decides with (evaluation, gates, performance rule).
+    evidence_confidence: float = 0.95
     # Promotion gates (docs/architecture.md §4): Brier and ECE may be at most this much
-    # worse, relative.
+    # worse, relative; no decision on fewer defaults (or non-defaults) than this in the test
+    # set or in the out-of-time set.
     gate_relative_tolerance: float = 0.10
+    gate_min_defaults: int = 50
     # Drift-triggered retraining (docs/architecture.md §4): all four must hold.
     drift_psi_threshold: float = 0.20
     drift_prediction_pvalue: float = 0.05
@@ -57,10 +61,15 @@ class Settings:
     # drifted feature or prediction drift, where people look; ~4 s a month of plotting) or
     # "always". Every page leads with the verdict, the score plot and every feature's PSI.
     drift_evidently_views: str = "drifted"
-    # Performance: retrain when a matured month's AUC is this much below the champion's test
-    # AUC (relative) for this many consecutive months.
+    # Performance: a matured month is degraded when the champion's AUC on it is this much
+    # below its test AUC (relative) and significantly below it, or when its observed default
+    # rate is this far from the mean PD (relative) and significantly so; this many degraded
+    # months in a row retrain (trigger=performance). Degraded this many months in a row (or a
+    # performance retrain rejected), earlier versions are tried on the latest months.
     performance_relative_drop: float = 0.03
+    performance_calibration_gap: float = 0.20
     performance_consecutive_months: int = 2
+    degraded_months: int = 3
     # Freshness: a model older than this is overdue (staleness retrain); a champion older than
     # retire_after_days is flagged; a landing month is due by this day of the next month.
     model_max_age_days: float = 90.0

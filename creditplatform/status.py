@@ -236,6 +236,12 @@ def render(report: dict) -> str:
             f"test ROC-AUC {fmt(m['roc_auc'])}, "
             f"Brier {fmt(m['brier'])}, ECE {fmt(m['ece'])}"
         )
+        if champion["retirement_due"]:
+            lines.append(
+                f"retirement due: v{champion['version']} has been champion "
+                f"{champion['age_days']:.0f} days (limit "
+                f"{report['freshness']['retire_after_days']:.0f}): review it or retrain"
+            )
     if report["decisions"]:
         last = report["decisions"][-1]
         what = f"v{last['version']} {last['decision']}"

@@ -24,6 +24,12 @@ from creditplatform.warehouse.landing import land_month
 SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
 
 
+# The fixtures' months hold 400-600 applications, so a test set holds a handful of defaults (4
+# in ``platform_base``): the gates then ask only what an interval needs, 2 of each class. The
+# minimum itself is tested with its default of 50 (test_evidence, test_decisions).
+FIXTURE_MIN_DEFAULTS = "2"
+
+
 @pytest.fixture(autouse=True)
 def _isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own data dir, so no test can read or write the repo's ./data."""
@@ -35,6 +41,7 @@ def _isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.setenv("CREDITPLATFORM_GATE_MIN_DEFAULTS", FIXTURE_MIN_DEFAULTS)
     return data
 
 
@@ -72,6 +79,7 @@ def point_at(mp: pytest.MonkeyPatch, data: Path) -> None:
     mp.setenv("CREDITPLATFORM_DAGSTER_STORAGE", str(data / "dagster"))
     mp.setenv("DAGSTER_HOME", str(REPO_ROOT))
     mp.setenv("CREDITPLATFORM_MIN_TRAINING_MONTHS", "2")
+    mp.setenv("CREDITPLATFORM_GATE_MIN_DEFAULTS", FIXTURE_MIN_DEFAULTS)
 
 
 def resources_at(data_dir: Path) -> dict:

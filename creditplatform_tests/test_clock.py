@@ -14,7 +14,7 @@ import pytest
 from creditplatform import clock
 from creditplatform.definitions import platform_resources
 from creditplatform.defs.retrain_triggers import staleness_sensor
-from creditplatform.ml.retrain_rules import performance_retrain
+from creditplatform.ml.retrain_rules import degraded_in_a_row
 from creditplatform.months import reference_months
 from creditplatform.settings import load_settings
 from creditplatform.status import describe_episode, drift_episode
@@ -93,16 +93,16 @@ def test_reference_months_are_the_newest_in_time_months_of_the_window():
 
 
 @pytest.mark.parametrize(
-    ("drops", "fires"),
+    ("degraded", "fires"),
     [
-        ({"2025-01": 0.05, "2025-02": 0.04}, True),
-        ({"2025-01": 0.02, "2025-02": 0.04}, False),  # one month short of the drop
-        ({"2025-02": 0.04}, False),  # the month before has no matured AUC
-        ({"2025-01": 0.03, "2025-02": 0.03}, True),  # inclusive at the threshold
+        ({"2025-01": True, "2025-02": True}, True),
+        ({"2025-01": False, "2025-02": True}, False),  # the month before was not degraded
+        ({"2025-02": True}, False),  # the month before has no judgement (not matured)
+        ({"2024-12": True, "2025-02": True}, False),  # a gap breaks the run
     ],
 )
-def test_performance_rule_needs_consecutive_months(drops: dict, fires: bool):
-    assert performance_retrain(drops, "2025-02", relative_drop=0.03, consecutive=2) is fires
+def test_performance_rule_needs_consecutive_months(degraded: dict, fires: bool):
+    assert degraded_in_a_row(degraded, "2025-02", 2) is fires
 
 
 def test_drift_episode_explains_why_drift_persists():

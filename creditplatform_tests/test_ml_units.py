@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from creditplatform.features.catalog import CATEGORICAL_FEATURES, NUMERIC_FEATURES
-from creditplatform.ml.gates import decide
+from creditplatform.ml.gates import GatePolicy, decide
 from creditplatform.ml.lineage import frame_sha256
 from creditplatform.ml.metrics import classification_metrics, expected_calibration_error
 from creditplatform.ml.model import ModelParams, gradient_boosting, predict_pd, train
@@ -35,26 +35,29 @@ def test_ranking_metrics_by_hand():
 
 CHAMPION = {"roc_auc": 0.80, "brier": 0.0600, "ece": 0.0100}
 BASELINE = {"roc_auc": 0.70, "brier": 0.07, "ece": 0.02}
+POLICY = GatePolicy(relative_tolerance=0.10, min_defaults=50)
+ENOUGH = {"test": (50, 900), "oot": (60, 800)}  # exactly the minimum in test: enough
 
 
 def test_no_champion_baseline_alone_decides():
-    good = decide({"roc_auc": 0.75, "brier": 0.2, "ece": 0.5}, BASELINE, None, 0.10)
-    assert good.promote and [g.name for g in good.gates] == ["beats_baseline", "no_champion"]
-    bad = decide({"roc_auc": 0.69, "brier": 0.01, "ece": 0.001}, BASELINE, None, 0.10)
+    good = decide({"roc_auc": 0.75, "brier": 0.2, "ece": 0.5}, BASELINE, None, POLICY, ENOUGH)
+    assert good.promote
+    assert [g.name for g in good.gates] == ["min_defaults", "beats_baseline", "no_champion"]
+    bad = decide({"roc_auc": 0.69, "brier": 0.01, "ece": 0.001}, BASELINE, None, POLICY, ENOUGH)
     assert not bad.promote
-    assert "<= logistic baseline" in bad.reasons[0]
+    assert "<= logistic baseline" in bad.reasons[1]
 
 
 def test_exactly_ten_percent_worse_passes():
     candidate = {"roc_auc": 0.80, "brier": 0.0600 * 1.10, "ece": 0.0100 * 1.10}
-    assert decide(candidate, BASELINE, CHAMPION, 0.10).promote
+    assert decide(candidate, BASELINE, CHAMPION, POLICY, ENOUGH).promote
 
 
 @pytest.mark.parametrize("metric", ["brier", "ece"])
 def test_more_than_ten_percent_worse_fails(metric):
     candidate = {"roc_auc": 0.81, "brier": 0.06, "ece": 0.01}
     candidate[metric] = CHAMPION[metric] * 1.1001
-    decision = decide(candidate, BASELINE, CHAMPION, 0.10)
+    decision = decide(candidate, BASELINE, CHAMPION, POLICY, ENOUGH)
     assert not decision.promote
     failed = [g for g in decision.gates if not g.passed]
     assert [g.name for g in failed] == [f"{metric}_within_tolerance"]
@@ -62,7 +65,8 @@ def test_more_than_ten_percent_worse_fails(metric):
 
 
 def test_lower_auc_than_champion_fails():
-    decision = decide({"roc_auc": 0.7999, "brier": 0.05, "ece": 0.005}, BASELINE, CHAMPION, 0.10)
+    candidate = {"roc_auc": 0.7999, "brier": 0.05, "ece": 0.005}
+    decision = decide(candidate, BASELINE, CHAMPION, POLICY, ENOUGH)
     assert not decision.promote
     assert any("< champion 0.8000" in r for r in decision.reasons)
 

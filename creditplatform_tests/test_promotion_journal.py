@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from creditplatform.ml.gates import GatePolicy
 from creditplatform.ml.promotion import (
     execute,
     gated_decision,
@@ -265,19 +266,39 @@ def test_registration_carries_every_lineage_tag_at_creation(registry):
 def test_stale_evaluation_is_refused():
     candidate = CandidateInfo(5, "r", "models:/x/5", "b", "d", 10, 0.1, 1, ["2024-01"],
                               "2024-02", "manual")  # fmt: skip
+    counts = {"rows": 1000.0, "defaults": 80.0, "default_rate": 0.08}
     metrics = {"test": {
-        "candidate": {"roc_auc": 0.8, "brier": 0.1, "ece": 0.01},
-        "baseline": {"roc_auc": 0.6, "brier": 0.1, "ece": 0.01},
-        "champion": {"roc_auc": 0.7, "brier": 0.1, "ece": 0.01},
+        "candidate": {"roc_auc": 0.8, "brier": 0.1, "ece": 0.01, **counts},
+        "baseline": {"roc_auc": 0.6, "brier": 0.1, "ece": 0.01, **counts},
+        "champion": {"roc_auc": 0.7, "brier": 0.1, "ece": 0.01, **counts},
     }}  # fmt: skip
     evaluation = EvaluationInfo(candidate, 3, metrics, "")
-    decision, reasons, gates = gated_decision(evaluation, 4, [], 0.1)
+    policy = GatePolicy(0.1, 50)
+    decision, reasons, gates = gated_decision(evaluation, 4, [], policy)
     assert decision == "rejected" and "stale evaluation" in reasons[0]
     assert gates["champion_now"] == 4
-    assert gated_decision(evaluation, 3, [], 0.1)[0] == "promoted"
-    assert gated_decision(evaluation, 3, ["artifact_sha256"], 0.1)[0] == "rejected"
+    assert gated_decision(evaluation, 3, [], policy)[0] == "promoted"
+    assert gated_decision(evaluation, 3, ["artifact_sha256"], policy)[0] == "rejected"
     fresh = dataclasses.replace(evaluation, champion_version=None)
-    assert gated_decision(fresh, None, [], 0.1)[0] == "promoted"
+    assert gated_decision(fresh, None, [], policy)[0] == "promoted"
+
+
+def test_first_champion_is_never_promoted_on_too_few_defaults():
+    candidate = CandidateInfo(1, "r", "models:/x/1", "b", "d", 10, 0.1, 1, ["2024-01"],
+                              "2024-02", "manual")  # fmt: skip
+    few = {"rows": 86.0, "defaults": 3.0, "default_rate": 3 / 86}
+    metrics = {
+        "test": {"candidate": {"roc_auc": 0.93, "brier": 0.03, "ece": 0.01, **few},
+                 "baseline": {"roc_auc": 0.90, "brier": 0.03, "ece": 0.01, **few}},
+        "oot": {"candidate": {"roc_auc": 0.9, "brier": 0.03, "ece": 0.01, "rows": 900.0,
+                              "defaults": 70.0, "default_rate": 70 / 900}},
+    }  # fmt: skip
+    decision, reasons, gates = gated_decision(
+        EvaluationInfo(candidate, None, metrics, ""), None, [], GatePolicy(0.1, 50)
+    )
+    assert decision == "rejected"
+    assert reasons[0] == "insufficient evidence: 3 defaults in test (needs 50)"
+    assert [g["name"] for g in gates["gates"] if not g["passed"]] == ["min_defaults"]
 
 
 def test_switch_is_the_commit_point(registry, con):

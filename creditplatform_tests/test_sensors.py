@@ -22,7 +22,13 @@ from creditplatform.months import expected_latest_month
 from creditplatform.settings import load_settings
 
 DRIFTED = {"max_psi": 0.9, "max_psi_feature": "AMT_INCOME_TOTAL", "prediction_ks_pvalue": 0.001,
-           "new_labelled_rows": 4000, "auc_relative_drop": 0.0}  # fmt: skip
+           "new_labelled_rows": 4000, "auc_relative_drop": 0.0, "champion_version": 1}  # fmt: skip
+
+
+def judged(degraded: bool) -> dict:
+    """A matured month's performance verdict as the drift asset writes it."""
+    reason = "AUC 0.7100 vs champion test AUC 0.7800: +9.0% relative drop"
+    return {"performance_degraded": degraded, "performance_reasons": [reason]}
 
 
 def report_drift(instance, month: str, **overrides) -> None:
@@ -84,17 +90,53 @@ def test_each_failed_condition_is_the_skip_reason(instance, overrides, condition
     assert skip.count("failed") == 1  # only the condition that failed is blamed
 
 
-def test_performance_drop_two_months_in_a_row_retrains(instance):
-    stable = {"max_psi": 0.05, "auc_relative_drop": 0.04}
-    report_drift(instance, "2025-04", **stable)
+def _alerts(data_dir) -> list[dict]:
+    path = data_dir / "reports" / "alerts.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_degraded_months_in_a_row_retrain_and_each_is_alerted_once(instance, _isolated_data_dir):
+    report_drift(instance, "2025-04", max_psi=0.05, **judged(True))
     requests, _, cursor = tick(drift_retrain_sensor, instance)
-    assert requests == []  # one bad month is not enough
-    report_drift(instance, "2025-05", **stable)
+    assert requests == []  # one degraded month is not enough
+    report_drift(instance, "2025-05", max_psi=0.05, **judged(True))
     requests, _, cursor = tick(drift_retrain_sensor, instance, cursor)
     assert [r.tags["creditplatform/trigger"] for r in requests] == ["performance"]
-    report_drift(instance, "2025-06", max_psi=0.05, auc_relative_drop=0.01)
+    again, _, cursor = tick(drift_retrain_sensor, instance, cursor)
+    assert again == []
+    degraded = [a for a in _alerts(_isolated_data_dir) if a["kind"] == "performance_degraded"]
+    assert [a["month"] for a in degraded] == ["2025-04", "2025-05"]  # once each, not per tick
+    assert degraded[0]["reasons"] == judged(True)["performance_reasons"]
+    report_drift(instance, "2025-06", max_psi=0.05, **judged(False))
     requests, _, _ = tick(drift_retrain_sensor, instance, cursor)
     assert requests == []
+
+
+def test_a_point_drop_without_a_degraded_verdict_does_nothing(instance, _isolated_data_dir):
+    """The old rule retrained on two 4% point drops; the verdict now decides."""
+    for month in ("2025-04", "2025-05"):
+        report_drift(instance, month, max_psi=0.05, auc_relative_drop=0.04, **judged(False))
+    requests, _, _ = tick(drift_retrain_sensor, instance)
+    assert requests == [] and _alerts(_isolated_data_dir) == []
+
+
+def test_a_new_champion_starts_its_own_count(instance, _isolated_data_dir):
+    report_drift(instance, "2025-04", max_psi=0.05, **judged(True))
+    report_drift(instance, "2025-05", max_psi=0.05, champion_version=2, **judged(True))
+    requests, _, _ = tick(drift_retrain_sensor, instance)
+    assert requests == []  # v1's degraded month does not count against v2
+
+
+def test_sustained_degradation_is_alerted_every_month_it_lasts(
+    instance, _isolated_data_dir, monkeypatch
+):
+    monkeypatch.setenv("CREDITPLATFORM_DEGRADED_MONTHS", "3")
+    cursor = None
+    for month in ("2025-01", "2025-02", "2025-03", "2025-04"):
+        report_drift(instance, month, max_psi=0.05, **judged(True))
+        _, _, cursor = tick(drift_retrain_sensor, instance, cursor)
+    sustained = [a for a in _alerts(_isolated_data_dir) if a["kind"] == "sustained_degradation"]
+    assert [a["month"] for a in sustained] == ["2025-03", "2025-04"]
 
 
 def _warehouse_with_matured_month(data_copy):

@@ -37,6 +37,8 @@ def test_an_old_champion_is_flagged_not_retrained():
     verdict = judge(champion_since=NOW - timedelta(days=61))
     assert verdict.retrain_reason is None
     assert any("flagged for retirement" in note for note in verdict.notes)
+    assert verdict.retirement_due == 3  # the champion's version, for the alert and the tag
+    assert judge(champion_since=NOW - timedelta(days=59)).retirement_due is None
 
 
 def test_an_overdue_model_retrains_once_enough_months_matured():

@@ -25,6 +25,18 @@ def _nan_if_none(value: float | None) -> dg.MetadataValue:
     return dg.MetadataValue.float(float("nan") if value is None else value)
 
 
+def performance_metadata(judgement) -> dict:
+    """The performance rule's verdict on the month (``performance_degraded`` is what the drift
+    sensor counts; absent until the month's outcomes are in)."""
+    if judgement is None:
+        return {"performance": "outcomes not matured"}
+    return {
+        "performance": "degraded" if judgement.degraded else "not degraded",
+        "performance_degraded": dg.MetadataValue.bool(judgement.degraded),
+        "performance_reasons": dg.MetadataValue.json(judgement.reasons),
+    }
+
+
 def drift_metadata(found) -> dict:
     """The asset's metadata: the evidence the drift sensor reads, then what people look at."""
     v, summary = found.verdict, found.summary
@@ -36,6 +48,7 @@ def drift_metadata(found) -> dict:
         "new_labelled_rows": dg.MetadataValue.int(found.new_labelled_rows),
         "month_auc": _nan_if_none(v.month_auc),
         "auc_relative_drop": _nan_if_none(v.auc_relative_drop),
+        **performance_metadata(found.performance),
         "champion_version": dg.MetadataValue.int(v.champion_version),
         "as_of": found.now.isoformat(timespec="seconds"),
         "statistics_seconds": dg.MetadataValue.float(round(found.statistics_seconds, 2)),
@@ -100,6 +113,7 @@ def drift_report(
         return
     policy = DriftPolicy(drift_rules.retrain_rules(), drift_rules.drift_reference_months,
                          training.matured_label_share, scoring_policy.metric_policy(),
+                         drift_rules.performance_rules(),
                          drift_rules.drift_evidently_views == "always")  # fmt: skip
     try:
         found = report_month(warehouse.get_connection, registry, champion, month, policy,

@@ -52,16 +52,39 @@ def dagster_run_url(ui_url: str, run_id: str) -> str:
     return f"{ui_url.rstrip('/')}/runs/{run_id}"
 
 
-def metrics_table(metrics: Mapping[str, Mapping[str, Mapping[str, float]]]) -> dg.MetadataValue:
+def _interval(ci: list | None) -> str | None:
+    return None if not ci else f"[{ci[0]:.4f}, {ci[1]:.4f}]"
+
+
+def metrics_table(metrics: Mapping[str, Mapping[str, Mapping]]) -> dg.MetadataValue:
     """Evaluation metrics, one row per (set, model): candidate, champion and baseline side by
-    side on the same rows."""
-    names = list(next(iter(next(iter(metrics.values())).values())))
+    side on the same rows, each interval (``*_ci``) as "[lo, hi]" beside its metric."""
+    first = next(iter(next(iter(metrics.values())).values()))
+    numbers = [k for k, v in first.items() if isinstance(v, int | float)]
+    intervals = [k for k in first if k.endswith("_ci")]
     rows = [
-        {"set": set_name, "model": model, **values}
+        {"set": set_name, "model": model, **{k: values[k] for k in numbers},
+         **{k: _interval(values.get(k)) for k in intervals}}
         for set_name, per_model in metrics.items()
         for model, values in per_model.items()
-    ]
-    return table(rows, {"set": "string", "model": "string", **dict.fromkeys(names, "float")})
+    ]  # fmt: skip
+    return table(rows, {"set": "string", "model": "string", **dict.fromkeys(numbers, "float"),
+                        **dict.fromkeys(intervals, "string")})  # fmt: skip
+
+
+def comparisons_table(comparisons: Mapping) -> dg.MetadataValue:
+    """The candidate's paired ROC-AUC differences (DeLong) per set."""
+    rows = [
+        {"set": set_name, "comparison": name, "difference": pair.get("difference"),
+         "ci_lo": (pair.get("ci") or [None, None])[0], "ci_hi": (pair.get("ci") or [None, None])[1],
+         "p_value": pair.get("p_value"), "note": pair.get("error")}
+        for set_name, pairs in comparisons.items() if isinstance(pairs, Mapping)
+        and set_name != "methods"
+        for name, pair in pairs.items()
+    ]  # fmt: skip
+    return table(rows, {"set": "string", "comparison": "string", "difference": "float",
+                        "ci_lo": "float", "ci_hi": "float", "p_value": "float",
+                        "note": "string"})  # fmt: skip
 
 
 def gates_table(gates: Mapping) -> dg.MetadataValue:

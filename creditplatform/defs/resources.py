@@ -24,9 +24,10 @@ from creditplatform import clock
 from creditplatform.alerts import send_alert
 from creditplatform.features.quality import QualityLimits
 from creditplatform.files import write_atomically
+from creditplatform.ml.gates import GatePolicy
 from creditplatform.ml.policies import MetricPolicy, SplitPolicy
 from creditplatform.ml.records import decode_record, encode_record
-from creditplatform.ml.retrain_rules import RetrainRules
+from creditplatform.ml.retrain_rules import PerformanceRules, RetrainRules
 from creditplatform.settings import Settings
 from creditplatform.warehouse.engine import WarehouseLocation, as_writer
 
@@ -97,15 +98,21 @@ class ScoringPolicy(FromSettings):
 
     policy_threshold: float
     precision_at_k_share: float
+    evidence_confidence: float
 
     def metric_policy(self) -> MetricPolicy:
         return MetricPolicy(**self.model_dump())
 
 
 class PromotionGates(FromSettings):
-    """How much worse than the champion a challenger may be on Brier and ECE (relative)."""
+    """How much worse than the champion a challenger may be on Brier and ECE (relative), and
+    how many defaults a decision needs."""
 
     gate_relative_tolerance: float
+    gate_min_defaults: int
+
+    def gate_policy(self) -> GatePolicy:
+        return GatePolicy(self.gate_relative_tolerance, self.gate_min_defaults)
 
 
 class DriftRules(FromSettings):
@@ -118,7 +125,16 @@ class DriftRules(FromSettings):
     drift_reference_months: int
     drift_evidently_views: str
     performance_relative_drop: float
+    performance_calibration_gap: float
     performance_consecutive_months: int
+    degraded_months: int
+    evidence_confidence: float
+
+    def performance_rules(self) -> PerformanceRules:
+        return PerformanceRules(
+            self.performance_relative_drop, self.performance_calibration_gap,
+            self.evidence_confidence, self.performance_consecutive_months, self.degraded_months,
+        )  # fmt: skip
 
     def retrain_rules(self) -> RetrainRules:
         return RetrainRules(

@@ -22,8 +22,8 @@ from creditplatform.defs.resources import (
 )
 from creditplatform.ml.retrain_rules import (
     DriftEvidence,
+    degraded_in_a_row,
     evaluate,
-    performance_retrain,
     should_retrain,
     skip_reason,
 )
@@ -64,7 +64,35 @@ def _request(trigger: str, key: str, month: str) -> dg.RunRequest:
     return dg.RunRequest(run_key=key, tags={TRIGGER: trigger, "creditplatform/month": month})
 
 
-def _judge_report(record: dg.EventLogRecord, cursor: dict, rules: DriftRules):
+def _performance(record: dg.EventLogRecord, cursor: dict, rules: DriftRules, alerts: Alerts):
+    """The performance rule on one drift report: the month's degraded verdict counted against
+    the same champion's earlier months; an alert for a degraded month (and, once degraded
+    ``degraded_months`` in a row, for sustained degradation, repeated each month); a run
+    request when ``performance_consecutive_months`` are degraded in a row."""
+    month, metadata = record.asset_materialization.partition, record.asset_materialization.metadata
+    degraded = _value(metadata, "performance_degraded")
+    if degraded is None:
+        return []
+    version = int(metadata["champion_version"].value)
+    judged = cursor.setdefault("degraded", {})
+    judged[month] = [version, bool(degraded)]
+    if not degraded:
+        return []
+    same_champion = {m: bad for m, (v, bad) in judged.items() if v == version}
+    performance = rules.performance_rules()
+    reasons = metadata["performance_reasons"].value
+    alerts.send({"kind": "performance_degraded", "month": month, "champion_version": version,
+                 "reasons": reasons})  # fmt: skip
+    if degraded_in_a_row(same_champion, month, performance.degraded_months):
+        alerts.send({"kind": "sustained_degradation", "month": month,
+                     "champion_version": version, "degraded_months": performance.degraded_months,
+                     "action": "a person should review: the champion stays"})  # fmt: skip
+    if degraded_in_a_row(same_champion, month, performance.consecutive_months):
+        return [_request("performance", f"performance:{month}:v{version}", month)]
+    return []
+
+
+def _judge_report(record: dg.EventLogRecord, cursor: dict, rules: DriftRules, alerts: Alerts):
     """Run requests for one drift report (drift, performance), or the reason for none."""
     month, metadata = record.asset_materialization.partition, record.asset_materialization.metadata
     if _value(metadata, "max_psi") is None:
@@ -77,14 +105,7 @@ def _judge_report(record: dg.EventLogRecord, cursor: dict, rules: DriftRules):
         requests.append(_request("drift", f"drift:{month}:{record.storage_id}", month))
     else:
         skipped = f"{month}: {skip_reason(conditions)}"
-    drops = cursor.setdefault("auc_drops", {})
-    drop = _value(metadata, "auc_relative_drop")
-    if drop is not None:
-        drops[month] = drop
-        if performance_retrain(drops, month, rules.performance_relative_drop,
-                               rules.performance_consecutive_months):  # fmt: skip
-            requests.append(_request("performance", f"performance:{month}", month))
-    return requests, skipped
+    return requests + _performance(record, cursor, rules, alerts), skipped
 
 
 @dg.sensor(
@@ -92,10 +113,13 @@ def _judge_report(record: dg.EventLogRecord, cursor: dict, rules: DriftRules):
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="On each new drift_report: retrain when PSI, prediction drift, new labels and "
-    "cooldown all agree (trigger=drift), or when the champion's AUC on matured months has "
-    "dropped for consecutive months (trigger=performance).",
+    "cooldown all agree (trigger=drift), or when the champion's AUC or calibration on matured "
+    "months is significantly worse for consecutive months (trigger=performance); degraded "
+    "months are alerted.",
 )
-def drift_retrain_sensor(context: dg.SensorEvaluationContext, drift_rules: DriftRules):
+def drift_retrain_sensor(
+    context: dg.SensorEvaluationContext, drift_rules: DriftRules, alerts: Alerts
+):
     cursor = json.loads(context.cursor) if context.cursor else {}
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=DRIFT_REPORT, after_storage_id=cursor.get("after")),
@@ -105,7 +129,7 @@ def drift_retrain_sensor(context: dg.SensorEvaluationContext, drift_rules: Drift
     requests, skips = [], []
     for record in records:
         cursor["after"] = record.storage_id
-        found, skipped = _judge_report(record, cursor, drift_rules)
+        found, skipped = _judge_report(record, cursor, drift_rules, alerts)
         requests += found
         skips += [skipped] if skipped else []
     context.update_cursor(json.dumps(cursor))
@@ -143,7 +167,7 @@ def staleness_sensor(
     training: TrainingPolicy,
     alerts: Alerts,
 ):
-    from creditplatform.ml.registry import champion_since
+    from creditplatform.ml.registry import champion_since, flag_retirement
 
     cursor = json.loads(context.cursor) if context.cursor else {}
     landed = context.instance.get_materialized_partitions(RAW_APPLICATION)
@@ -164,6 +188,13 @@ def staleness_sensor(
         alerts.send({"kind": "landing_overdue", "expected_month": verdict.overdue_month,
                      "latest_month": evidence.latest_landed_month})  # fmt: skip
         cursor["alerted_month"] = verdict.overdue_month
+    if verdict.retirement_due and cursor.get("retirement_alerted") != verdict.retirement_due:
+        flag_retirement(mlflow_tracking.registry(), verdict.retirement_due, evidence.now)
+        alerts.send({"kind": "retirement_due", "champion_version": verdict.retirement_due,
+                     "champion_since": evidence.champion_since.isoformat(),
+                     "retire_after_days": limits.retire_after_days,
+                     "action": "review the champion or retrain"})  # fmt: skip
+        cursor["retirement_alerted"] = verdict.retirement_due
     context.update_cursor(json.dumps(cursor))
     if verdict.retrain_reason:
         return [dg.RunRequest(

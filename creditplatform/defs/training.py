@@ -12,6 +12,7 @@ import dagster as dg
 from creditplatform.defs import metadata as md
 from creditplatform.defs.resources import (
     WAREHOUSE_POOL,
+    Alerts,
     MlflowResource,
     PlatformPaths,
     PromotionGates,
@@ -173,11 +174,13 @@ def evaluation_report(
     metrics, run_id = done.report.metrics, candidate_model.mlflow_run_id
     return dg.Output(done.info, metadata={
         "metrics": md.metrics_table(metrics),
+        "comparisons": md.comparisons_table(done.report.comparisons),
         "plots": md.pngs(done.report.plots),
         "mlflow_run": md.mlflow_run_url(mlflow_tracking.ui_url, done.experiment_id, run_id),
         "report_html": dg.MetadataValue.path(str(done.files["html"])),
         "report_json": dg.MetadataValue.path(str(done.files["json"])),
         "candidate_test_auc": dg.MetadataValue.float(metrics["test"]["candidate"]["roc_auc"]),
+        "candidate_test_auc_ci": str(metrics["test"]["candidate"]["roc_auc_ci"]),
         "champion_version": dg.MetadataValue.int(done.info.champion_version or 0),
         "top_features": md.table(
             [{"feature": f, "auc_drop": v} for f, v in done.report.importances[:15]],
@@ -190,9 +193,10 @@ def evaluation_report(
     group_name=TRAINING_GROUP,
     pool=WAREHOUSE_POOL,
     kinds={"mlflow", "duckdb"},
-    description="Champion–challenger gates on a fresh comparison; on pass the aliases move "
-    "(challenger, then champion last) under the promotion journal; every attempt is audited "
-    "in audit.promotions.",
+    description="Champion–challenger gates on a fresh comparison (minimum defaults, then the "
+    "metric gates with their intervals); on pass the aliases move (challenger, then champion "
+    "last) under the promotion journal; every attempt is audited in audit.promotions; a "
+    "rejection is alerted with its gates.",
 )
 def registry_promotion(
     context: dg.AssetExecutionContext,
@@ -201,14 +205,17 @@ def registry_promotion(
     warehouse: Warehouse,
     mlflow_tracking: MlflowResource,
     promotion_gates: PromotionGates,
+    alerts: Alerts,
 ) -> dg.Output[dict]:
-    from creditplatform.ml.promotion import Attempt, promote_candidate
+    from creditplatform.ml.promotion import Attempt, promote_candidate, rejection_alert
 
     registry = mlflow_tracking.registry()
     attempt = Attempt(context.run.run_id, trigger_of(context), paths.now(), context.log.warning)
     with warehouse.get_connection() as con:
         record = promote_candidate(registry, con, evaluation_report,
-                                   promotion_gates.gate_relative_tolerance, attempt)  # fmt: skip
+                                   promotion_gates.gate_policy(), attempt)  # fmt: skip
+    if record.decision == "rejected":
+        alerts.send(rejection_alert(record))
     return dg.Output(
         {"version": record.version, "decision": record.decision, "reasons": record.reasons,
          "champion": record.champion_after},

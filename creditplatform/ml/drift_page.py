@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -65,6 +65,8 @@ class Verdict:
     features_total: int
     month_auc: float | None = None
     auc_relative_drop: float | None = None
+    performance_degraded: bool | None = None  # None: outcomes not matured yet
+    performance_reasons: list[str] = field(default_factory=list)
 
     @property
     def prediction_drift(self) -> bool:
@@ -166,9 +168,11 @@ def verdict_html(verdict: Verdict, plot: bytes, shown: int, sample_rows: int) ->
     headline = "Drift detected" if not v.within_limits else "No drift detected"
     decision = "retrain requested by the drift rule" if v.retrain else "no drift retrain"
     auc = (
-        f"<li>Month ROC-AUC under the champion: {v.month_auc:.4f} "
-        f"({v.auc_relative_drop:+.1%} relative drop vs its test AUC)</li>"
-        if v.month_auc is not None and v.auc_relative_drop is not None
+        f"<li>Performance on the month's outcomes: <b>"
+        f"{'degraded' if v.performance_degraded else 'not degraded'}</b><ul>"
+        + "".join(f"<li>{e(reason)}</li>" for reason in v.performance_reasons)
+        + "</ul></li>"
+        if v.performance_degraded is not None
         else "<li>Month ROC-AUC: outcomes not matured yet</li>"
     )
     image = base64.b64encode(plot).decode()

@@ -1,7 +1,10 @@
 """The evaluation report: metrics tables, plots and an HTML page a reviewer reads.
 
 Candidate, champion and baseline are scored on the same test and out-of-time rows in the same
-run; the report states the rows, the label rates and how each metric is defined.
+run; the report states the rows, the label rates and how each metric is defined, and how sure
+each number is: every model's ROC-AUC, Brier and ECE carry a 95% interval (``*_ci``), and the
+``comparisons`` block gives the candidate's paired AUC difference with the champion and the
+baseline on the same rows (``ml/uncertainty.py`` says which method and why).
 """
 
 from __future__ import annotations
@@ -21,6 +24,12 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 
 from creditplatform.ml.figures import pd_bins, png
 from creditplatform.ml.metrics import classification_metrics
+from creditplatform.ml.uncertainty import (
+    TooFewClasses,
+    auc_interval,
+    paired_auc_difference,
+    stratified_bootstrap,
+)
 
 HEADLINE = ("roc_auc", "gini", "ks", "pr_auc", "brier", "ece", "log_loss", "precision_at_k")
 
@@ -37,6 +46,7 @@ class Report:
     metrics: dict[str, dict[str, dict[str, float]]]  # set -> model -> metric -> value
     plots: dict[str, bytes] = field(default_factory=dict)
     importances: list[tuple[str, float]] = field(default_factory=list)
+    comparisons: dict = field(default_factory=dict)  # set -> "candidate_vs_<model>" -> test
 
     def headline_markdown(self, set_name: str = "test") -> str:
         models = list(self.metrics[set_name])
@@ -52,6 +62,53 @@ def score_sets(sets: list[ScoredSet], threshold: float, k_share: float) -> dict:
         s.name: {m: classification_metrics(s.y, p, threshold, k_share) for m, p in s.scores.items()}
         for s in sets
     }
+
+
+METHODS = {
+    "roc_auc_ci": "DeLong (fast midrank form), two-sided",
+    "brier_ci": "stratified bootstrap (defaults and non-defaults redrawn apart), percentile",
+    "ece_ci": "stratified bootstrap (defaults and non-defaults redrawn apart), percentile",
+    "comparisons": "DeLong's paired test of the ROC-AUC difference on the same rows",
+}
+
+
+def add_uncertainty(metrics: dict, sets: list[ScoredSet], confidence: float, seed: int) -> dict:
+    """Every model's ``roc_auc_ci``/``roc_auc_se``, ``brier_ci`` and ``ece_ci`` into ``metrics``;
+    returns the comparisons block (set → ``candidate_vs_champion``/``candidate_vs_baseline``).
+    A set with fewer than two defaults or non-defaults gets no interval (None) and the reason,
+    and the ``min_defaults`` gate refuses it anyway."""
+    comparisons: dict = {"confidence": confidence, "methods": METHODS}
+    for s in sets:
+        try:
+            boot = stratified_bootstrap(s.y, s.scores, confidence, seed)
+        except ValueError:
+            boot = None  # a class with no row: nothing to resample
+        for model, p in s.scores.items():
+            values = metrics[s.name][model]
+            try:
+                auc = auc_interval(s.y, p, confidence)
+                values["roc_auc_ci"], values["roc_auc_se"] = [auc.lo, auc.hi], auc.se
+            except TooFewClasses:
+                values["roc_auc_ci"], values["roc_auc_se"] = None, float("nan")
+            values["brier_ci"] = list(boot[model]["brier"]) if boot else None
+            values["ece_ci"] = list(boot[model]["ece"]) if boot else None
+        pairs = {}
+        for other in ("champion", "baseline"):
+            if other in s.scores:
+                try:
+                    found = paired_auc_difference(
+                        s.y, s.scores["candidate"], s.scores[other], confidence
+                    ).as_dict()
+                except TooFewClasses as err:
+                    found = {"error": str(err)}
+                pairs[f"candidate_vs_{other}"] = {"metric": "roc_auc", **found}
+        comparisons[s.name] = pairs
+    return comparisons
+
+
+def scalars(values: dict) -> dict[str, float]:
+    """The metrics that are one number (intervals are lists), for MLflow and tables."""
+    return {k: v for k, v in values.items() if isinstance(v, int | float)}
 
 
 def plot_curves(test: ScoredSet) -> dict[str, bytes]:
@@ -132,11 +189,14 @@ def write_report(report: Report, out_dir: Path, title: str, context: dict) -> di
     for name, data in report.plots.items():
         paths[name] = out_dir / f"{name}.png"
         paths[name].write_bytes(data)
-    payload = {"context": context, "metrics": report.metrics, "importances": report.importances}
+    payload = {"context": context, "metrics": report.metrics,
+               "comparisons": report.comparisons, "importances": report.importances}  # fmt: skip
     paths["json"] = out_dir / "report.json"
     paths["json"].write_text(json.dumps(payload, indent=2, default=str))
     tables = "".join(
-        f"<h2>{html.escape(set_name)} set</h2>" + _html_table(models)
+        f"<h2>{html.escape(set_name)} set</h2>"
+        + _html_table(models)
+        + _comparisons_html(report.comparisons.get(set_name, {}))
         for set_name, models in report.metrics.items()
     )
     images = "".join(
@@ -155,18 +215,47 @@ def write_report(report: Report, out_dir: Path, title: str, context: dict) -> di
         "figure{display:inline-block;margin:8px}</style></head><body>"
         f"<h1>{html.escape(title)}</h1><ul>{facts}</ul>{tables}{images}"
         "<p>ECE: 10 equal-mass bins, size-weighted mean |mean PD − default rate|. KS: max "
-        "(TPR − FPR). precision_at_k: default rate among the top-k share of PDs.</p>"
+        "(TPR − FPR). precision_at_k: default rate among the top-k share of PDs. Brackets: "
+        f"{report.comparisons.get('confidence', 0.95):.0%} intervals (ROC-AUC: DeLong; Brier "
+        "and ECE: stratified bootstrap). Paired differences: DeLong's test on the same rows."
+        "</p>"
         "</body></html>"
     )
     return paths
 
 
-def _html_table(models: dict[str, dict[str, float]]) -> str:
+def _cell(values: dict, metric: str) -> str:
+    ci = values.get(f"{metric}_ci")
+    text = f"{values[metric]:.4f}"
+    return text + (f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
+
+
+def _html_table(models: dict[str, dict]) -> str:
     names = list(models)
-    metrics = list(next(iter(models.values())))
+    metrics = [m for m in scalars(next(iter(models.values()))) if not m.endswith("_se")]
     head = "<tr><th>metric</th>" + "".join(f"<th>{html.escape(n)}</th>" for n in names) + "</tr>"
     rows = "".join(
-        f"<tr><td>{m}</td>" + "".join(f"<td>{models[n][m]:.4f}</td>" for n in names) + "</tr>"
+        f"<tr><td>{m}</td>" + "".join(f"<td>{_cell(models[n], m)}</td>" for n in names) + "</tr>"
         for m in metrics
     )
     return f"<table>{head}{rows}</table>"
+
+
+def _comparisons_html(pairs: dict) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(name.replace('_', ' '))}</td>"
+        + (
+            f"<td>{c['difference']:+.4f}</td><td>[{c['ci'][0]:+.4f}, {c['ci'][1]:+.4f}]</td>"
+            f"<td>{c['p_value']:.3g}</td>"
+            if "difference" in c
+            else f"<td colspan='3'>{html.escape(c.get('error', ''))}</td>"
+        )
+        + "</tr>"
+        for name, c in pairs.items()
+    )
+    if not rows:
+        return ""
+    return (
+        "<table><tr><th>ROC-AUC, paired on the same rows</th><th>difference</th>"
+        f"<th>interval</th><th>p-value (DeLong)</th></tr>{rows}</table>"
+    )

@@ -62,6 +62,7 @@ def classification_metrics(
         "recall_at_threshold": recall,
         "precision_at_k": precision_at_k(y, p, k_share),
         "rows": float(len(y)),
+        "defaults": float(y.sum()),
         "default_rate": float(y.mean()),
         "mean_pd": float(p.mean()),
     }

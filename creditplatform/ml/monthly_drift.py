@@ -28,12 +28,21 @@ from mlflow.entities.model_registry import ModelVersion
 from creditplatform.features.store import STORE, Connect, NoFeatures
 from creditplatform.ml import drift_page as page
 from creditplatform.ml.drift import DriftSummary, ReferenceProfile
-from creditplatform.ml.metrics import classification_metrics
 from creditplatform.ml.model import predict_pd
 from creditplatform.ml.policies import MetricPolicy
 from creditplatform.ml.registry import Registry, load_verified
-from creditplatform.ml.retrain_rules import DriftEvidence, RetrainRules, evaluate, should_retrain
+from creditplatform.ml.retrain_rules import (
+    DriftEvidence,
+    MonthJudgement,
+    MonthPerformance,
+    PerformanceRules,
+    RetrainRules,
+    evaluate,
+    judge_month,
+    should_retrain,
+)
 from creditplatform.ml.training_data import load_split, split_fingerprint
+from creditplatform.ml.uncertainty import TooFewClasses, auc_interval, calibration_gap
 from creditplatform.months import reference_months
 from creditplatform.warehouse.monitoring import (
     cached_reference_scores,
@@ -51,6 +60,7 @@ class DriftPolicy:
     reference_months: int
     matured_label_share: float
     metrics: MetricPolicy
+    performance: PerformanceRules
     evidently_always: bool = False  # Evidently's views on every month, not drifted ones only
 
 
@@ -60,6 +70,7 @@ class MonthDrift:
     summary: DriftSummary
     new_labelled_rows: int
     champion_test_auc: float | None
+    performance: MonthJudgement | None  # None: outcomes not matured (or one class only)
     now: datetime  # the platform's clock: the drift sensor's cooldown is measured in it
     statistics_seconds: float
     page: Path
@@ -71,20 +82,27 @@ class MonthDrift:
         return self.verdict.within_limits
 
 
-def _month_auc(current, scores, policy: DriftPolicy, champion_auc: float | None):
-    """The month's AUC under the champion and its drop relative to the champion's test AUC,
-    once (nearly) every outcome is in and both classes are present; (None, None) before."""
-    labelled = current["TARGET"].notna()
-    if (
-        labelled.mean() < policy.matured_label_share
-        or current.loc[labelled, "TARGET"].nunique() < 2
-    ):
-        return None, None
-    auc = classification_metrics(
-        current.loc[labelled, "TARGET"].to_numpy(int), scores[labelled.to_numpy()],
-        policy.metrics.policy_threshold, policy.metrics.precision_at_k_share,
-    )["roc_auc"]  # fmt: skip
-    return auc, (champion_auc - auc) / champion_auc if champion_auc else None
+def month_performance(
+    y: pd.Series, scores, reference: dict[str, float], policy: DriftPolicy
+) -> MonthJudgement | None:
+    """The champion judged on the month's outcomes (``retrain_rules.judge_month``), once
+    (nearly) every outcome is in and each class has the two rows an interval needs; None
+    before. ``reference`` is the champion run's metrics (``test_roc_auc``, ``test_roc_auc_se``)."""
+    labelled = y.notna()
+    if labelled.mean() < policy.matured_label_share or "test_roc_auc" not in reference:
+        return None
+    outcomes, pds = y[labelled].to_numpy(int), scores[labelled.to_numpy()]
+    try:
+        auc = auc_interval(outcomes, pds, policy.performance.confidence)
+    except TooFewClasses:
+        return None
+    gap = calibration_gap(outcomes, pds)
+    evidence = MonthPerformance(
+        auc=auc.value, auc_se=auc.se, reference_auc=reference["test_roc_auc"],
+        reference_auc_se=reference.get("test_roc_auc_se", 0.0), observed_rate=gap.observed_rate,
+        mean_pd=gap.mean_pd, rate_se=gap.se,
+    )  # fmt: skip
+    return judge_month(evidence, policy.performance)
 
 
 @dataclass(frozen=True)
@@ -143,8 +161,8 @@ def report_month(
     cur_scores = predict_pd(model, current)
     summary = reference.profile.summarize(current, cur_scores, policy.rules.psi_threshold)
     top = summary.features[0]
-    champion_auc = registry.client().get_run(champion.run_id).data.metrics.get("test_roc_auc")
-    month_auc, auc_drop = _month_auc(current, cur_scores, policy, champion_auc)
+    champion_metrics = registry.client().get_run(champion.run_id).data.metrics
+    performance = month_performance(current["TARGET"], cur_scores, champion_metrics, policy)
     evidence = DriftEvidence(top.psi, top.feature, summary.prediction_ks_pvalue,
                              int(new_labelled), since_retrain)  # fmt: skip
     conditions = evaluate(evidence, policy.rules)
@@ -157,7 +175,10 @@ def report_month(
         prediction_ks_pvalue=summary.prediction_ks_pvalue,
         prediction_pvalue=policy.rules.prediction_pvalue,
         retrain=should_retrain(conditions), retrain_reasons=[c.message for c in conditions],
-        features_total=len(summary.features), month_auc=month_auc, auc_relative_drop=auc_drop,
+        features_total=len(summary.features), month_auc=performance and performance.month_auc,
+        auc_relative_drop=performance and performance.auc_relative_drop,
+        performance_degraded=performance and performance.degraded,
+        performance_reasons=performance.reasons if performance else [],
     )  # fmt: skip
     out_dir = reports_dir / "drift" / month
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -166,8 +187,9 @@ def report_month(
         out_dir / "report.html", verdict, summary.features,
         (reference.rows, reference.profile.scores), (current, cur_scores), evidently,
     )  # fmt: skip
-    found = MonthDrift(verdict, summary, int(new_labelled), champion_auc, now, stats_seconds,
-                       out_dir / "report.html", shown, html_rows)  # fmt: skip
+    found = MonthDrift(verdict, summary, int(new_labelled), champion_metrics.get("test_roc_auc"),
+                       performance, now, stats_seconds, out_dir / "report.html", shown,
+                       html_rows)  # fmt: skip
     (out_dir / "drift.json").write_text(json.dumps(_payload(found), indent=2))
     with connect() as con:
         record_drift(con, _drift_row(found))
@@ -178,7 +200,8 @@ def _evidence(found: MonthDrift) -> dict:
     v = found.verdict
     return {"max_psi": v.max_psi, "max_psi_feature": v.max_psi_feature,
             "prediction_ks_pvalue": v.prediction_ks_pvalue,
-            "new_labelled_rows": found.new_labelled_rows}  # fmt: skip
+            "new_labelled_rows": found.new_labelled_rows,
+            "performance": found.performance.as_dict() if found.performance else None}  # fmt: skip
 
 
 def _payload(found: MonthDrift) -> dict:

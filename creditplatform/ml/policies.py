@@ -24,7 +24,8 @@ class SplitPolicy:
 @dataclass(frozen=True)
 class MetricPolicy:
     """How the classification metrics read scores: PD at or above the policy threshold is a
-    decline; precision@k looks at the riskiest share."""
+    decline; precision@k looks at the riskiest share; intervals and tests are at this confidence."""
 
     policy_threshold: float
     precision_at_k_share: float
+    evidence_confidence: float

@@ -29,7 +29,7 @@ import duckdb
 from mlflow.exceptions import MlflowException
 
 from creditplatform.crashpoints import crashpoint
-from creditplatform.ml.gates import decide
+from creditplatform.ml.gates import GatePolicy, decide
 from creditplatform.ml.records import EvaluationInfo
 from creditplatform.ml.registry import (
     CHALLENGER,
@@ -241,11 +241,21 @@ def _unaudited_champion(
     )  # fmt: skip
 
 
+def class_counts(metrics: dict) -> dict[str, tuple[int, int]]:
+    """Defaults and non-defaults of each evaluated set (test, oot), from the candidate's row."""
+    counts = {}
+    for set_name, per_model in metrics.items():
+        values = per_model["candidate"]
+        defaults = round(values.get("defaults", values["rows"] * values["default_rate"]))
+        counts[set_name] = (defaults, round(values["rows"]) - defaults)
+    return counts
+
+
 def gated_decision(
     evaluation: EvaluationInfo,
     champion_now: int | None,
     lineage_missing: list[str],
-    tolerance: float,
+    policy: GatePolicy,
 ) -> tuple[str, list[str], dict]:
     """The gates' verdict, refused outright when it would rest on a stale comparison.
 
@@ -272,7 +282,14 @@ def gated_decision(
             {"lineage_missing": lineage_missing},
         )
     test = evaluation.metrics["test"]
-    decision = decide(test["candidate"], test["baseline"], test.get("champion"), tolerance)
+    decision = decide(
+        test["candidate"],
+        test["baseline"],
+        test.get("champion"),
+        policy,
+        class_counts(evaluation.metrics),
+        evaluation.comparisons.get("test"),
+    )
     return ("promoted" if decision.promote else "rejected"), decision.reasons, decision.as_dict()
 
 
@@ -288,7 +305,7 @@ def promote_candidate(
     registry: Registry,
     con: duckdb.DuckDBPyConnection,
     evaluation: EvaluationInfo,
-    tolerance: float,
+    policy: GatePolicy,
     attempt: Attempt,
 ) -> AuditRecord:
     """The automatic decision on an evaluated candidate: gates, then the journalled switch."""
@@ -298,7 +315,7 @@ def promote_candidate(
         before = registry.champion()
         champion_now = int(before.version) if before else None
         lineage = missing_lineage(registry.version(candidate.version))
-        decision, reasons, gates = gated_decision(evaluation, champion_now, lineage, tolerance)
+        decision, reasons, gates = gated_decision(evaluation, champion_now, lineage, policy)
         record = AuditRecord(
             decided_at=attempt.decided_at, version=candidate.version, decision=decision,
             trigger=attempt.trigger, reasons=reasons, gates=gates, dagster_run_id=attempt.run_id,
@@ -308,6 +325,18 @@ def promote_candidate(
         )  # fmt: skip
         execute(registry, con, record)
         return record
+
+
+def rejection_alert(record: AuditRecord) -> dict:
+    """The alert for a rejected candidate: the champion stays; the failed gates, and every
+    gate's reason with its intervals, tell the data scientist why."""
+    gates = record.gates.get("gates", [])
+    return {
+        "kind": "candidate_rejected", "version": record.version, "trigger": record.trigger,
+        "champion": record.champion_after, "dagster_run_id": record.dagster_run_id,
+        "failed_gates": [g["name"] for g in gates if not g["passed"]] or list(record.gates),
+        "reasons": record.reasons,
+    }  # fmt: skip
 
 
 class Refused(Exception):

@@ -56,8 +56,9 @@ class CandidateInfo:
 class EvaluationInfo:
     candidate: CandidateInfo
     champion_version: int | None
-    metrics: dict  # set -> model -> metric -> value
+    metrics: dict  # set -> model -> metric -> value (intervals: "<metric>_ci": [lo, hi])
     report_dir: str
+    comparisons: dict = field(default_factory=dict)  # set -> paired tests (evaluation.py)
 
 
 # The record types an asset may hand another through the JSON IO manager; nothing else decodes.
@@ -75,6 +76,8 @@ def encode_record(obj) -> dict:
 def _build(cls, value: dict):
     kwargs = {}
     for spec in fields(cls):
+        if spec.name not in value:  # stored before the field existed: its default
+            continue
         item = value[spec.name]
         kwargs[spec.name] = _build(CandidateInfo, item) if spec.name == "candidate" else item
     return cls(**kwargs)

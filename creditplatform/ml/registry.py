@@ -355,6 +355,14 @@ def champion_since(version: ModelVersion) -> datetime:
     return datetime.fromtimestamp(version.creation_timestamp / 1000, tz=UTC)
 
 
+def flag_retirement(registry: Registry, version: int, when: datetime) -> None:
+    """Tag a champion past ``retire_after_days`` (``retirement_due``: when it was flagged), so
+    the registry shows it as the alert says it."""
+    registry.client().set_model_version_tag(
+        registry.model_name, str(version), "retirement_due", when.isoformat(timespec="seconds")
+    )
+
+
 def target_problems(registry: Registry, version: int) -> tuple[ModelVersion | None, list[str]]:
     """Why ``version`` may not be made champion by hand (empty: it may)."""
     try:

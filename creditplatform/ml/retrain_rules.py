@@ -1,5 +1,6 @@
-"""When drift justifies a retrain (docs/architecture.md §4): every condition must hold (strict
-AND).
+"""When drift or falling performance justifies a retrain (docs/architecture.md §4).
+
+Drift: every condition must hold (strict AND).
 
 A feature's PSI at or above the threshold, AND prediction drift (KS p-value of current vs
 reference scores) below its limit, AND enough labelled rows newer than the champion's training
@@ -7,11 +8,22 @@ window, AND the cooldown since the last drift-triggered retrain. The numbers are
 (``creditplatform/settings.py``); this module keeps none of its own. Each condition reports what
 was observed and what was required, so a skip says exactly which condition failed and by how
 much.
+
+Performance: a matured month is *degraded* when the champion, on that month's outcomes, either
+ranks worse — its AUC at least ``relative_drop`` below its own test AUC *and* the shortfall
+significant (the one-sided lower confidence bound of test AUC − month AUC above zero, with both
+AUCs' DeLong variances: they come from different applicants) — or is miscalibrated — the
+observed default rate at least ``calibration_gap`` (relative) from the mean PD *and* the gap
+significant under the model's own variance. A point estimate alone decides nothing: at 3,000
+applications a month a stable month's AUC moves by ±3%. ``consecutive_months`` degraded months
+in a row retrain; ``degraded_months`` in a row (or a performance retrain rejected) start the
+degradation review (``ml/degradation.py``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import NormalDist
 
 from creditplatform.months import add_months
 
@@ -76,11 +88,68 @@ def skip_reason(conditions: list[Condition]) -> str:
     return "no retrain: " + "; ".join(f"{c.name} failed — {c.message}" for c in failed)
 
 
-def performance_retrain(
-    drops: dict[str, float], month: str, relative_drop: float, consecutive: int
-) -> bool:
-    """The performance rule: the champion's AUC on each of the last ``consecutive`` matured
-    months (``month`` and the ones before it) is at least ``relative_drop`` below its test AUC.
-    ``drops`` maps a month to that relative drop; a month without one does not count."""
-    window = [add_months(month, -i) for i in range(consecutive)]
-    return all(drops.get(m, 0.0) >= relative_drop for m in window)
+_SLACK = 1e-12  # thresholds are inclusive; this absorbs float rounding of the boundary
+
+
+@dataclass(frozen=True)
+class PerformanceRules:
+    relative_drop: float
+    calibration_gap: float
+    confidence: float
+    consecutive_months: int
+    degraded_months: int
+
+
+@dataclass(frozen=True)
+class MonthPerformance:
+    """A matured month's outcomes under the champion, and the champion's own test AUC."""
+
+    auc: float
+    auc_se: float
+    reference_auc: float
+    reference_auc_se: float  # 0.0 for a champion evaluated before intervals were recorded
+    observed_rate: float
+    mean_pd: float
+    rate_se: float  # of the observed rate under the model (Poisson-binomial)
+
+
+@dataclass(frozen=True)
+class MonthJudgement:
+    degraded: bool
+    month_auc: float
+    auc_relative_drop: float
+    auc_shortfall_lower: float  # one-sided lower bound of test AUC − month AUC
+    calibration_gap: float  # (observed − mean PD) / mean PD
+    calibration_gap_lower: float  # one-sided lower bound of |observed − mean PD|
+    reasons: list[str]
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def judge_month(e: MonthPerformance, rules: PerformanceRules) -> MonthJudgement:
+    z = NormalDist().inv_cdf(rules.confidence)
+    shortfall = e.reference_auc - e.auc
+    drop = shortfall / e.reference_auc
+    lower = shortfall - z * (e.auc_se**2 + e.reference_auc_se**2) ** 0.5
+    auc_bad = drop >= rules.relative_drop - _SLACK and lower > 0
+    gap = (e.observed_rate - e.mean_pd) / e.mean_pd
+    gap_lower = abs(e.observed_rate - e.mean_pd) - z * e.rate_se
+    calibration_bad = abs(gap) >= rules.calibration_gap - _SLACK and gap_lower > 0
+    level = f"{rules.confidence:.0%} one-sided"
+    reasons = [
+        f"AUC {e.auc:.4f} vs champion test AUC {e.reference_auc:.4f}: {drop:+.1%} relative drop "
+        f"(degraded at >= {rules.relative_drop:.0%}); shortfall {shortfall:+.4f}, {level} lower "
+        f"bound {lower:+.4f} ({'significant' if lower > 0 else 'not significant'})",
+        f"default rate {e.observed_rate:.2%} vs mean PD {e.mean_pd:.2%}: gap {gap:+.1%} "
+        f"(degraded at >= {rules.calibration_gap:.0%} either way); {level} lower bound of "
+        f"|gap| {gap_lower:+.4f} ({'significant' if gap_lower > 0 else 'not significant'})",
+    ]
+    return MonthJudgement(auc_bad or calibration_bad, e.auc, drop, lower, gap, gap_lower, reasons)
+
+
+def degraded_in_a_row(degraded: dict[str, bool], month: str, months: int) -> bool:
+    """``month`` and the ``months - 1`` before it were all judged degraded (a month without a
+    judgement does not count)."""
+    window = [add_months(month, -i) for i in range(months)]
+    return all(degraded.get(m, False) for m in window)

@@ -35,6 +35,7 @@ class StalenessEvidence:
 @dataclass
 class StalenessVerdict:
     overdue_month: str | None = None  # alert: this month should have landed
+    retirement_due: int | None = None  # this champion version is past retire_after_days
     retrain_reason: str | None = None  # request a retrain, for this reason
     notes: list[str] = field(default_factory=list)
 
@@ -55,6 +56,7 @@ def judge_staleness(e: StalenessEvidence, limits: StalenessLimits) -> StalenessV
     if e.champion_since is not None:
         age = _days(e.now, e.champion_since)
         if age > limits.retire_after_days:
+            verdict.retirement_due = e.champion_version
             verdict.notes.append(
                 f"champion v{e.champion_version} has been champion {age:.0f} days (limit "
                 f"{limits.retire_after_days:.0f}): flagged for retirement"

@@ -156,6 +156,25 @@ def train_candidate(
                             version.tags.get("artifact_sha256", ""), trained_at)  # fmt: skip
 
 
+def mlflow_metrics(report: ev.Report) -> dict[str, dict[str, float]]:
+    """The candidate's numbers per set as MLflow metrics: intervals as ``*_ci_lo``/``*_ci_hi``,
+    paired differences as ``auc_diff_vs_<model>`` (with ``_ci_lo``, ``_ci_hi``, ``_p_value``)."""
+    found = {}
+    for set_name, per_model in report.metrics.items():
+        values = per_model["candidate"]
+        out = {k: v for k, v in ev.scalars(values).items() if v == v}  # NaN: no interval
+        for key, ci in values.items():
+            if key.endswith("_ci") and ci:
+                out[f"{key}_lo"], out[f"{key}_hi"] = ci
+        for name, pair in report.comparisons.get(set_name, {}).items():
+            if "difference" in pair:
+                tag = f"auc_diff_vs_{name.removeprefix('candidate_vs_')}"
+                out[tag], out[f"{tag}_p_value"] = pair["difference"], pair["p_value"]
+                out[f"{tag}_ci_lo"], out[f"{tag}_ci_hi"] = pair["ci"]
+        found[set_name] = out
+    return found
+
+
 @dataclass
 class Evaluated:
     info: EvaluationInfo
@@ -193,6 +212,7 @@ def evaluate_candidate(
         for name in ("test", "oot")
     ]  # fmt: skip
     report = ev.Report(ev.score_sets(sets, scoring.policy_threshold, scoring.precision_at_k_share))
+    report.comparisons = ev.add_uncertainty(report.metrics, sets, scoring.evidence_confidence, seed)
     report.plots = ev.plot_curves(sets[0])
     valid = frames["valid"]
     report.importances = ev.feature_importances(
@@ -216,11 +236,10 @@ def evaluate_candidate(
     now = int(time.time() * 1000)
     client.log_batch(candidate.mlflow_run_id, metrics=[
         Metric(f"{set_name}_{metric}", value, now, 0)
-        for set_name, per_model in report.metrics.items()
-        for metric, value in per_model["candidate"].items()
+        for set_name, values in mlflow_metrics(report).items()
+        for metric, value in values.items()
     ])  # fmt: skip
-    info = EvaluationInfo(
-        candidate, int(champion.version) if champion else None, report.metrics, str(out_dir)
-    )
+    info = EvaluationInfo(candidate, int(champion.version) if champion else None,
+                          report.metrics, str(out_dir), report.comparisons)  # fmt: skip
     experiment_id = client.get_run(candidate.mlflow_run_id).info.experiment_id
     return Evaluated(info, report, files, experiment_id)

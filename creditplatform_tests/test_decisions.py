@@ -1,0 +1,95 @@
+"""The decisions on evidence end to end, on real Dagster, MLflow and DuckDB: a candidate
+evaluated on too few defaults is refused with the reason (the champion stays, one alert says
+why, the report and the MLflow run carry the intervals), and a champion past its retirement age
+is alerted once, tagged in the registry and named by ``status``."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from creditplatform import clock
+from creditplatform.cli import main
+from creditplatform.definitions import platform_resources
+from creditplatform.defs.retrain_triggers import staleness_sensor
+from creditplatform.ml.registry import Registry, champion_since
+from creditplatform.settings import load_settings
+from creditplatform.status import render, status
+
+
+def _alerts(data: Path, kind: str) -> list[dict]:
+    path = data / "reports" / "alerts.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [a for a in map(json.loads, lines) if a["kind"] == kind]
+
+
+def test_too_few_defaults_is_refused_with_the_reason(platform, monkeypatch):
+    settings = load_settings()
+    monkeypatch.setenv("CREDITPLATFORM_GATE_MIN_DEFAULTS", "50")  # the default, on 600 a month
+    assert main(["retrain"]) == 0
+    client = Registry.for_settings(settings).client()
+    v2 = client.get_model_version(settings.registered_model, "2")
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        decided = con.execute(
+            "SELECT version, decision, reasons, gates, champion_after FROM audit.promotions "
+            "ORDER BY decided_at DESC LIMIT 1"
+        ).fetchone()
+        test_defaults = con.execute(  # counted from the rows, not from the report
+            "SELECT count(*) FROM ml.training_splits s JOIN features.feature_store f "
+            "USING (month, SK_ID_CURR) WHERE s.split_set = ? AND s.split = 'test' "
+            "AND f.TARGET = 1",
+            [v2.tags["data_sha256"]],
+        ).fetchone()[0]
+    version, decision, reasons, gates, champion_after = decided
+    assert (version, decision, champion_after) == (2, "rejected", 1)  # v1 stays champion
+    assert 2 <= test_defaults < 50
+    assert json.loads(reasons)[0].startswith(
+        f"insufficient evidence: {test_defaults} defaults in test (needs 50)"
+    )
+    failed = [g["name"] for g in json.loads(gates)["gates"] if not g["passed"]]
+    assert "min_defaults" in failed
+    # The other gates still state their numbers, now with intervals beside them.
+    assert any("ROC-AUC" in r and "[" in r and "DeLong" in r for r in json.loads(reasons))
+
+    (alert,) = _alerts(settings.data_dir, "candidate_rejected")
+    assert (alert["version"], alert["champion"]) == (2, 1)
+    assert "min_defaults" in alert["failed_gates"] and alert["reasons"] == json.loads(reasons)
+
+    report = json.loads((settings.reports_dir / "evaluation" / "v2" / "report.json").read_text())
+    candidate = report["metrics"]["test"]["candidate"]
+    lo, hi = candidate["roc_auc_ci"]
+    assert lo < candidate["roc_auc"] < hi and candidate["defaults"] == test_defaults
+    assert len(candidate["brier_ci"]) == len(candidate["ece_ci"]) == 2
+    paired = report["comparisons"]["test"]["candidate_vs_champion"]
+    assert paired["ci"][0] <= paired["difference"] <= paired["ci"][1]
+    assert 0 <= paired["p_value"] <= 1
+    assert "DeLong" in (settings.reports_dir / "evaluation" / "v2" / "report.html").read_text()
+
+    logged = client.get_run(v2.run_id).data.metrics
+    assert logged["test_roc_auc_ci_lo"] == lo and logged["test_roc_auc_ci_hi"] == hi
+    assert logged["test_auc_diff_vs_champion_p_value"] == paired["p_value"]
+
+
+def test_a_champion_past_its_retirement_age_is_alerted_once_and_tagged(platform):
+    settings = load_settings()
+    client = Registry.for_settings(settings).client()
+    champion = client.get_model_version_by_alias(settings.registered_model, "champion")
+    later = champion_since(champion) + timedelta(days=settings.retire_after_days + 1)
+    clock.set_simulated(settings.data_dir, later)
+    cursor = None
+    with dg.instance_for_test() as instance:
+        for _ in range(2):  # two ticks: one alert
+            context = dg.build_sensor_context(
+                instance=instance, cursor=cursor, resources=platform_resources(settings)
+            )
+            cursor = staleness_sensor.evaluate_tick(context).cursor
+    (alert,) = _alerts(settings.data_dir, "retirement_due")
+    assert alert["champion_version"] == int(champion.version)
+    tags = client.get_model_version(settings.registered_model, champion.version).tags
+    assert tags["retirement_due"].startswith(later.date().isoformat())
+    shown = render(status(settings, Registry.for_settings(settings)))
+    assert f"retirement due: v{champion.version} has been champion 91 days" in shown
