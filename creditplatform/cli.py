@@ -165,8 +165,21 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
+    from creditplatform.ml.records import ModelParams
+
+    try:
+        params = ModelParams.overrides(args.param)
+    except ValueError as err:
+        _say(str(err))
+        return 2
+    ops = {"candidate_model": {"config": params}} if params else {}
+    if args.window_months:
+        ops["training_splits"] = {"config": {"window_months": args.window_months}}
+    tags = {"creditplatform/trigger": args.trigger}
+    if args.reason:
+        tags["creditplatform/reason"] = args.reason
     _, runner = _runner()
-    result = runner.run("retrain_job", "retrain", tags={"creditplatform/trigger": args.trigger})
+    result = runner.run("retrain_job", "retrain", run_config={"ops": ops}, tags=tags)
     if result.success:
         decision = result.output_for_node("registry_promotion")
         _say(
@@ -506,6 +519,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     ret = sub.add_parser("retrain", help="run retrain_job: splits, model, evaluation, promotion")
     ret.add_argument("--trigger", default="manual", help="recorded in MLflow and the audit trail")
+    ret.add_argument("--reason", default="", help="why a person asks: in MLflow and the audit")
+    ret.add_argument(
+        "--window-months",
+        type=int,
+        default=0,
+        help="train on the latest N matured months (default: the setting)",
+    )
+    ret.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                     help="a model hyper-parameter for this run (repeatable), e.g. "
+                     "learning_rate=0.1; recorded in MLflow and the audit")  # fmt: skip
     ret.set_defaults(func=cmd_retrain)
 
     pro = sub.add_parser(

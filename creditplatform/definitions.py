@@ -8,6 +8,7 @@ import dagster as dg
 
 from creditplatform.defs.alerts import check_failure_alert_sensor, run_failure_alert_sensor
 from creditplatform.defs.automation import automation_sensor
+from creditplatform.defs.degradation_review import degradation_review_job
 from creditplatform.defs.drift import drift_report
 from creditplatform.defs.features import feature_store
 from creditplatform.defs.freshness import landing_due, model_age
@@ -113,7 +114,14 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=dg.map_asset_specs(_policy(resources["freshness"]), assets),
         asset_checks=[training_data_unchanged],
-        jobs=[ingest_job, retrain_job, score_job, manual_promotion_job, *lake_jobs],
+        jobs=[
+            ingest_job,
+            retrain_job,
+            score_job,
+            manual_promotion_job,
+            degradation_review_job,
+            *lake_jobs,
+        ],
         schedules=[weekly_retrain_schedule, *lake_schedules],
         sensors=[
             landing_sensor,

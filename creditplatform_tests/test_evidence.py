@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from creditplatform.ml.degradation import choose
 from creditplatform.ml.gates import evidence_gate
 from creditplatform.ml.retrain_rules import MonthPerformance, PerformanceRules, judge_month
 from creditplatform.ml.uncertainty import (
@@ -182,3 +183,16 @@ def test_a_calibration_gap_inside_the_noise_is_not_degraded():
 def test_evidence_gate_at_and_below_the_minimum(counts, passed, reason):
     gate = evidence_gate(counts, 50)
     assert gate.passed is passed and gate.reason.startswith(reason)
+
+
+def test_an_earlier_version_replaces_the_champion_only_with_evidence():
+    y, good, worse = _scored(4000, 8)
+    rng = np.random.default_rng(8)
+    noisy = good + rng.normal(0, 0.002, len(good))  # the same ranking, give or take
+    chosen, found = choose(3, y, {3: worse, 1: noisy, 2: good}, 0.95)
+    assert chosen in (1, 2) and all(c.better_with_evidence for c in found)
+    assert chosen == max(found, key=lambda c: c.auc).version
+    kept, found = choose(3, y, {3: good, 2: noisy}, 0.95)
+    assert kept is None and not found[0].better_with_evidence  # no better with evidence
+    alone, found = choose(3, y, {3: good}, 0.95)
+    assert (alone, found) == (None, [])  # nothing earlier: the champion stays

@@ -127,16 +127,36 @@ def test_a_new_champion_starts_its_own_count(instance, _isolated_data_dir):
     assert requests == []  # v1's degraded month does not count against v2
 
 
-def test_sustained_degradation_is_alerted_every_month_it_lasts(
+def test_sustained_degradation_is_reviewed_and_alerted_every_month_it_lasts(
     instance, _isolated_data_dir, monkeypatch
 ):
     monkeypatch.setenv("CREDITPLATFORM_DEGRADED_MONTHS", "3")
-    cursor = None
+    monkeypatch.setenv("CREDITPLATFORM_PERFORMANCE_CONSECUTIVE_MONTHS", "9")  # no retrain first
+    cursor, jobs = None, {}
     for month in ("2025-01", "2025-02", "2025-03", "2025-04"):
         report_drift(instance, month, max_psi=0.05, **judged(True))
-        _, _, cursor = tick(drift_retrain_sensor, instance, cursor)
+        requests, _, cursor = tick(drift_retrain_sensor, instance, cursor)
+        jobs[month] = [(r.job_name, r.run_config) for r in requests]
+    review = "degradation_review_job"
+    assert jobs["2025-01"] == jobs["2025-02"] == []
+    assert jobs["2025-03"] == [(review, {"ops": {"review_degraded_champion": {
+        "config": {"months": ["2025-01", "2025-02", "2025-03"]}}}})]  # fmt: skip
+    assert jobs["2025-04"][0][1]["ops"]["review_degraded_champion"]["config"]["months"] == [
+        "2025-02", "2025-03", "2025-04"]  # fmt: skip
     sustained = [a for a in _alerts(_isolated_data_dir) if a["kind"] == "sustained_degradation"]
     assert [a["month"] for a in sustained] == ["2025-03", "2025-04"]
+
+
+def test_still_degraded_after_a_performance_retrain_is_reviewed(instance, monkeypatch):
+    """The retrain did not replace the champion (rejected): the next degraded month of the
+    same champion starts the review, without waiting for degraded_months."""
+    monkeypatch.setenv("CREDITPLATFORM_DEGRADED_MONTHS", "6")
+    cursor, names = None, []
+    for month in ("2025-01", "2025-02", "2025-03"):
+        report_drift(instance, month, max_psi=0.05, **judged(True))
+        requests, _, cursor = tick(drift_retrain_sensor, instance, cursor)
+        names.append([r.job_name for r in requests])
+    assert names == [[], ["retrain_job"], ["degradation_review_job"]]
 
 
 def _warehouse_with_matured_month(data_copy):

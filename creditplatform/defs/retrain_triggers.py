@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from creditplatform.defs.degradation_review import degradation_review_job
 from creditplatform.defs.jobs import retrain_job
 from creditplatform.defs.resources import (
     Alerts,
@@ -61,14 +62,24 @@ def _evidence(record: dg.EventLogRecord, last_retrain_ts: float | None) -> Drift
 
 
 def _request(trigger: str, key: str, month: str) -> dg.RunRequest:
-    return dg.RunRequest(run_key=key, tags={TRIGGER: trigger, "creditplatform/month": month})
+    return dg.RunRequest(run_key=key, job_name=retrain_job.name,
+                         tags={TRIGGER: trigger, "creditplatform/month": month})  # fmt: skip
+
+
+def _review(month: str, version: int, months: list[str]) -> dg.RunRequest:
+    return dg.RunRequest(
+        run_key=f"degradation:{month}:v{version}", job_name=degradation_review_job.name,
+        run_config={"ops": {"review_degraded_champion": {"config": {"months": months}}}},
+        tags={TRIGGER: "degradation", "creditplatform/month": month},
+    )  # fmt: skip
 
 
 def _performance(record: dg.EventLogRecord, cursor: dict, rules: DriftRules, alerts: Alerts):
     """The performance rule on one drift report: the month's degraded verdict counted against
-    the same champion's earlier months; an alert for a degraded month (and, once degraded
-    ``degraded_months`` in a row, for sustained degradation, repeated each month); a run
-    request when ``performance_consecutive_months`` are degraded in a row."""
+    the same champion's earlier months; an alert for a degraded month; a retrain when
+    ``performance_consecutive_months`` are degraded in a row; and once the degradation is
+    sustained (``degraded_months`` in a row, or still degraded under a champion a performance
+    retrain was requested to replace) an alert and a degradation review, every month it lasts."""
     month, metadata = record.asset_materialization.partition, record.asset_materialization.metadata
     degraded = _value(metadata, "performance_degraded")
     if degraded is None:
@@ -80,14 +91,21 @@ def _performance(record: dg.EventLogRecord, cursor: dict, rules: DriftRules, ale
         return []
     same_champion = {m: bad for m, (v, bad) in judged.items() if v == version}
     performance = rules.performance_rules()
-    reasons = metadata["performance_reasons"].value
     alerts.send({"kind": "performance_degraded", "month": month, "champion_version": version,
-                 "reasons": reasons})  # fmt: skip
-    if degraded_in_a_row(same_champion, month, performance.degraded_months):
-        alerts.send({"kind": "sustained_degradation", "month": month,
-                     "champion_version": version, "degraded_months": performance.degraded_months,
-                     "action": "a person should review: the champion stays"})  # fmt: skip
+                 "reasons": metadata["performance_reasons"].value})  # fmt: skip
+    retrained = cursor.setdefault("performance_retrain", {})  # champion version -> month
+    asked_before = retrained.get(str(version))
+    if degraded_in_a_row(same_champion, month, performance.degraded_months) or (
+        asked_before is not None and month > asked_before
+    ):
+        run = sorted(m for m, bad in same_champion.items() if bad)[-performance.degraded_months :]
+        alerts.send({"kind": "sustained_degradation", "month": month, "champion_version": version,
+                     "degraded_months": run,
+                     "action": "earlier versions are scored on these months (degradation "
+                     "review); the champion stays unless one is better with evidence"})  # fmt: skip
+        return [_review(month, version, run)]
     if degraded_in_a_row(same_champion, month, performance.consecutive_months):
+        retrained[str(version)] = month
         return [_request("performance", f"performance:{month}:v{version}", month)]
     return []
 
@@ -109,13 +127,13 @@ def _judge_report(record: dg.EventLogRecord, cursor: dict, rules: DriftRules, al
 
 
 @dg.sensor(
-    job=retrain_job,
+    jobs=[retrain_job, degradation_review_job],
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="On each new drift_report: retrain when PSI, prediction drift, new labels and "
     "cooldown all agree (trigger=drift), or when the champion's AUC or calibration on matured "
     "months is significantly worse for consecutive months (trigger=performance); degraded "
-    "months are alerted.",
+    "months are alerted; sustained degradation runs degradation_review_job.",
 )
 def drift_retrain_sensor(
     context: dg.SensorEvaluationContext, drift_rules: DriftRules, alerts: Alerts

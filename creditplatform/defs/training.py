@@ -7,7 +7,10 @@ and show the result. MLflow and scikit-learn are imported inside the bodies: eve
 loads the code location (the UI, the daemon, each run) would otherwise pay ~5 s to import them.
 """
 
+from dataclasses import replace
+
 import dagster as dg
+import pydantic
 
 from creditplatform.defs import metadata as md
 from creditplatform.defs.resources import (
@@ -21,7 +24,13 @@ from creditplatform.defs.resources import (
     Warehouse,
 )
 from creditplatform.ml.lineage import frame_sha256
-from creditplatform.ml.records import CandidateInfo, EvaluationInfo, ModelParams, SplitsInfo
+from creditplatform.ml.records import (
+    CandidateInfo,
+    EvaluationInfo,
+    ModelParams,
+    SplitsInfo,
+    request_note,
+)
 from creditplatform.ml.training_data import load_split
 
 TRAINING_GROUP = "training"
@@ -32,8 +41,20 @@ SPLIT_CHECKS = {
 }
 
 
+REASON = "creditplatform/reason"
+
+
 def trigger_of(context: dg.AssetExecutionContext) -> str:
     return context.run.tags.get("creditplatform/trigger", "manual")
+
+
+class SplitConfig(dg.Config):
+    """Set per run from the launchpad or ``retrain --window-months``."""
+
+    window_months: int = pydantic.Field(
+        default=0, ge=0, description="matured months to train on; 0: the training_window_months "
+        "setting",
+    )  # fmt: skip
 
 
 @dg.asset(
@@ -51,13 +72,19 @@ def trigger_of(context: dg.AssetExecutionContext) -> str:
     "triggered the run.",
 )
 def training_splits(
-    warehouse: Warehouse, mlflow_tracking: MlflowResource, training: TrainingPolicy
+    config: SplitConfig,
+    warehouse: Warehouse,
+    mlflow_tracking: MlflowResource,
+    training: TrainingPolicy,
 ):
     from creditplatform.ml.training_run import CannotTrain, split_window
 
     has_champion = mlflow_tracking.registry().champion() is not None
+    policy = training.split_policy()
+    if config.window_months:
+        policy = replace(policy, training_window_months=config.window_months)
     try:
-        found = split_window(warehouse.get_connection, training.split_policy(), has_champion)
+        found = split_window(warehouse.get_connection, policy, has_champion)
     except CannotTrain as err:
         raise dg.Failure(f"training_splits: {err}", allow_retries=False) from err
     for check in found.checks:
@@ -128,8 +155,9 @@ def candidate_model(
     from creditplatform.ml.training_run import CannotTrain, RunFacts, train_candidate
 
     run_id, registry = context.run.run_id, mlflow_tracking.registry()
-    facts = RunFacts(run_id, md.dagster_run_url(mlflow_tracking.dagster_ui_url, run_id),
-                     trigger_of(context), paths.now())  # fmt: skip
+    url = md.dagster_run_url(mlflow_tracking.dagster_ui_url, run_id)
+    facts = RunFacts(run_id, url, trigger_of(context), paths.now(),
+                     context.run.tags.get(REASON, ""))  # fmt: skip
     params = ModelParams(seed=training.seed, **config.model_dump())
     try:
         trained = train_candidate(warehouse.get_connection, registry, training_splits, params,
@@ -210,7 +238,10 @@ def registry_promotion(
     from creditplatform.ml.promotion import Attempt, promote_candidate, rejection_alert
 
     registry = mlflow_tracking.registry()
-    attempt = Attempt(context.run.run_id, trigger_of(context), paths.now(), context.log.warning)
+    reason, candidate = context.run.tags.get(REASON), evaluation_report.candidate
+    note = request_note(reason, candidate.window, candidate.params) if reason else ""
+    attempt = Attempt(context.run.run_id, trigger_of(context), paths.now(), context.log.warning,
+                      note)  # fmt: skip
     with warehouse.get_connection() as con:
         record = promote_candidate(registry, con, evaluation_report,
                                    promotion_gates.gate_policy(), attempt)  # fmt: skip

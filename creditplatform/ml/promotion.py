@@ -61,6 +61,7 @@ class Attempt:
     trigger: str
     decided_at: datetime
     warn: Callable[[str], None]
+    note: str = ""  # what a person asked for (``records.request_note``): the audit's first reason
 
 
 def new_attempt_id() -> str:
@@ -316,6 +317,7 @@ def promote_candidate(
         champion_now = int(before.version) if before else None
         lineage = missing_lineage(registry.version(candidate.version))
         decision, reasons, gates = gated_decision(evaluation, champion_now, lineage, policy)
+        reasons = [attempt.note, *reasons] if attempt.note else reasons
         record = AuditRecord(
             decided_at=attempt.decided_at, version=candidate.version, decision=decision,
             trigger=attempt.trigger, reasons=reasons, gates=gates, dagster_run_id=attempt.run_id,

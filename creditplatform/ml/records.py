@@ -21,6 +21,38 @@ class ModelParams:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def overrides(cls, pairs: list[str]) -> dict:
+        """``["learning_rate=0.1", ...]`` as typed values for a run's ``candidate_model``
+        config; an unknown name or a value of the wrong type is refused with what is allowed
+        (the seed is a setting, so the split and the fit stay reproducible)."""
+        kinds = {f.name: f.type for f in fields(cls) if f.name != "seed"}
+        found = {}
+        for pair in pairs:
+            name, sep, text = pair.partition("=")
+            if not sep or name not in kinds:
+                raise ValueError(
+                    f"--param {pair!r}: expected name=value, name one of {', '.join(kinds)}"
+                )
+            kind = {"float": float, "int": int, "str": str}[kinds[name]]
+            try:
+                found[name] = kind(text)
+            except ValueError:
+                raise ValueError(f"--param {pair!r}: {name} takes {kinds[name]} values") from None
+        return found
+
+
+def request_note(reason: str, window: list[str], params: dict) -> str:
+    """What a person asked for, for the audit row: the reason, the window and every
+    hyper-parameter that differs from the defaults."""
+    defaults = ModelParams().as_dict()
+    changed = [f"{k}={v} (default {defaults[k]})" for k, v in params.items()
+               if k in defaults and k != "seed" and v != defaults[k]]  # fmt: skip
+    return (
+        f"requested: {reason}; window {len(window)} month(s) {window[0]}..{window[-1]}; "
+        f"parameters: {', '.join(changed) or 'defaults'}"
+    )
+
 
 @dataclass(frozen=True)
 class SplitsInfo:

@@ -92,6 +92,7 @@ class RunFacts:
     run_url: str
     trigger: str
     now: datetime
+    reason: str = ""  # a person's words (``retrain --reason``), tagged on the MLflow run
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ def train_candidate(
         "feature_schema_version": str(FEATURE_SCHEMA_VERSION), "git_commit": git_commit(),
         "dagster_run_id": run.run_id, "dagster_run_url": run.run_url,
         "trigger": run.trigger, "window": ",".join(splits.window), "trained_at": trained_at,
+        **({"reason": run.reason} if run.reason else {}),
     }  # fmt: skip
     with registry.run(f"candidate-{run.run_id[:8]}", tags) as active:
         crashpoint("fit")
