@@ -52,4 +52,7 @@ def test_committed_summary_has_the_promised_keys():
     assert {"auc", "oracle_auc", "brier", "oracle_brier", "ece"} <= set(latest["model_quality"])
     for scenario in latest["drift_quality"].values():
         assert {"recall", "false_flags", "retrains_stable"} <= set(scenario)
+    assert latest["drift_stable_retrains_max"] == max(
+        s["retrains_stable"] for s in latest["drift_quality"].values()
+    )
     assert {"cores", "ram_gb"} <= set(latest["machine"])
