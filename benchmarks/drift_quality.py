@@ -44,9 +44,9 @@ from creditplatform.ml.model import ModelParams, predict_pd, train
 from creditplatform.ml.retrain_rules import (
     DriftEvidence,
     MonthPerformance,
-    degraded_in_a_row,
     evaluate,
     judge_month,
+    performance_action,
     should_retrain,
 )
 from creditplatform.ml.splits import assign_splits
@@ -140,7 +140,7 @@ def run_scenario(name: str, applications: int, seed: int, out: Path, settings: S
         trigger = None
         if should_retrain(evaluate(evidence, rules)):
             trigger, last_drift_retrain = "drift", index
-        elif degraded_in_a_row(degraded, month, performance.consecutive_months):
+        elif performance_action(degraded, month, None, performance).kind == "retrain":
             trigger = "performance"
         rows.append(
             {"month": month, "drifted": month >= drift_from,

@@ -10,7 +10,12 @@ from sklearn.metrics import roc_auc_score
 
 from creditplatform.ml.degradation import choose
 from creditplatform.ml.gates import evidence_gate
-from creditplatform.ml.retrain_rules import MonthPerformance, PerformanceRules, judge_month
+from creditplatform.ml.retrain_rules import (
+    MonthPerformance,
+    PerformanceRules,
+    judge_month,
+    performance_action,
+)
 from creditplatform.ml.uncertainty import (
     TooFewClasses,
     auc_interval,
@@ -196,3 +201,20 @@ def test_an_earlier_version_replaces_the_champion_only_with_evidence():
     assert kept is None and not found[0].better_with_evidence  # no better with evidence
     alone, found = choose(3, y, {3: good}, 0.95)
     assert (alone, found) == (None, [])  # nothing earlier: the champion stays
+
+
+@pytest.mark.parametrize(
+    ("degraded", "asked", "kind", "months"),
+    [
+        ({"2025-01": True}, None, None, []),  # one degraded month: alert only
+        ({"2025-01": True, "2025-02": True}, None, "retrain", ["2025-02"]),
+        ({"2025-01": True, "2025-02": False}, None, None, []),  # judged fine this month
+        ({"2024-12": True, "2025-01": True, "2025-02": True}, None, "review",
+         ["2024-12", "2025-01", "2025-02"]),  # degraded_months in a row
+        ({"2025-01": True, "2025-02": True}, "2025-01", "review", ["2025-01", "2025-02"]),
+        ({"2025-01": True, "2025-02": True}, "2025-02", "retrain", ["2025-02"]),  # same month
+    ],
+)  # fmt: skip
+def test_performance_action(degraded, asked, kind, months):
+    action = performance_action(degraded, "2025-02", asked, RULES)
+    assert (action.kind, action.months) == (kind, months)

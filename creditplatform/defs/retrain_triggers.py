@@ -23,8 +23,8 @@ from creditplatform.defs.resources import (
 )
 from creditplatform.ml.retrain_rules import (
     DriftEvidence,
-    degraded_in_a_row,
     evaluate,
+    performance_action,
     should_retrain,
     skip_reason,
 )
@@ -90,21 +90,18 @@ def _performance(record: dg.EventLogRecord, cursor: dict, rules: DriftRules, ale
     if not degraded:
         return []
     same_champion = {m: bad for m, (v, bad) in judged.items() if v == version}
-    performance = rules.performance_rules()
     alerts.send({"kind": "performance_degraded", "month": month, "champion_version": version,
                  "reasons": metadata["performance_reasons"].value})  # fmt: skip
     retrained = cursor.setdefault("performance_retrain", {})  # champion version -> month
-    asked_before = retrained.get(str(version))
-    if degraded_in_a_row(same_champion, month, performance.degraded_months) or (
-        asked_before is not None and month > asked_before
-    ):
-        run = sorted(m for m, bad in same_champion.items() if bad)[-performance.degraded_months :]
+    action = performance_action(same_champion, month, retrained.get(str(version)),
+                                rules.performance_rules())  # fmt: skip
+    if action.kind == "review":
         alerts.send({"kind": "sustained_degradation", "month": month, "champion_version": version,
-                     "degraded_months": run,
+                     "degraded_months": action.months,
                      "action": "earlier versions are scored on these months (degradation "
                      "review); the champion stays unless one is better with evidence"})  # fmt: skip
-        return [_review(month, version, run)]
-    if degraded_in_a_row(same_champion, month, performance.consecutive_months):
+        return [_review(month, version, action.months)]
+    if action.kind == "retrain":
         retrained[str(version)] = month
         return [_request("performance", f"performance:{month}:v{version}", month)]
     return []

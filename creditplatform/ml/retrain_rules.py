@@ -153,3 +153,28 @@ def degraded_in_a_row(degraded: dict[str, bool], month: str, months: int) -> boo
     judgement does not count)."""
     window = [add_months(month, -i) for i in range(months)]
     return all(degraded.get(m, False) for m in window)
+
+
+@dataclass(frozen=True)
+class PerformanceAction:
+    kind: str | None  # "retrain", "review" (sustained degradation) or None
+    months: list[str]  # a review's degraded months (the latest ``degraded_months`` of them)
+
+
+def performance_action(
+    degraded: dict[str, bool], month: str, retrain_asked: str | None, rules: PerformanceRules
+) -> PerformanceAction:
+    """What one champion's verdicts call for at ``month``. ``degraded`` holds its verdicts by
+    month; ``retrain_asked`` the month a performance retrain was requested to replace it (None:
+    never). Sustained degradation — ``degraded_months`` in a row, or still degraded after that
+    retrain (it was rejected) — asks for the review; else ``consecutive_months`` in a row asks
+    for a retrain."""
+    if not degraded.get(month):
+        return PerformanceAction(None, [])
+    after_retrain = retrain_asked is not None and month > retrain_asked
+    if degraded_in_a_row(degraded, month, rules.degraded_months) or after_retrain:
+        bad = sorted(m for m, is_bad in degraded.items() if is_bad and m <= month)
+        return PerformanceAction("review", bad[-rules.degraded_months :])
+    if degraded_in_a_row(degraded, month, rules.consecutive_months):
+        return PerformanceAction("retrain", [month])
+    return PerformanceAction(None, [])
