@@ -84,12 +84,18 @@ def test_stable_history_never_retrains_for_drift(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     decisions = audit(data)
     assert decisions[0][1:3] == ("promoted", "staleness")  # the first model, once 4 months matured
-    assert [d for d in decisions if d[2] == "drift"] == []
+    # Neither drift nor the performance rule acts on a stable history (nor any review).
+    assert [d for d in decisions if d[2] in ("drift", "performance", "degradation")] == []
     with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
         psi, reported = con.execute(
             "SELECT max(max_psi), count(DISTINCT month) FROM monitoring.drift"
         ).fetchone()
+        judged = con.execute(  # every month's outcomes are in: the rule judged each of them
+            "SELECT count(*) FROM monitoring.drift "
+            "WHERE json_extract(retrain_evidence, '$.performance.degraded') IS NOT NULL"
+        ).fetchone()[0]
         scored = con.execute("SELECT count(DISTINCT month) FROM scores.batch_scores").fetchone()[0]
+    assert judged == reported
     assert psi < 0.1
     # Once a champion exists, automation back-fills every month's drift report and scores.
     assert reported == scored == 8
