@@ -18,7 +18,7 @@ import pytest
 from creditplatform import clock
 from creditplatform.cli import main
 from creditplatform.definitions import build_definitions, platform_resources
-from creditplatform.defs.retrain_triggers import staleness_sensor
+from creditplatform.defs.retrain_triggers import drift_retrain_sensor, staleness_sensor
 from creditplatform.ml.registry import Registry, champion_since
 from creditplatform.settings import load_settings
 from creditplatform.status import render, status
@@ -169,3 +169,23 @@ def test_a_degraded_champion_with_a_better_earlier_version_is_rolled_back(platfo
     assert kept["champion_after"] == 1 and "a person should act" in kept["action"]
     v1 = client.get_model_version(settings.registered_model, "1").tags
     assert v1["degraded"] == "2024-02" and "archived" not in v1
+
+
+def test_a_real_drift_report_verdict_reaches_the_alert_once(platform):
+    """platform_base's drift report of 2024-02 (a real run) against the real instance: the
+    sensor alerts the month exactly when the asset judged it degraded, with its reasons."""
+    settings = load_settings()
+    verdict = json.loads((settings.reports_dir / "drift" / "2024-02" / "drift.json").read_text())
+    judged = verdict["performance"]
+    assert judged is not None  # every outcome of 2024-02 is in: the rule judged it
+    cursor = None
+    with dg.DagsterInstance.get() as instance:
+        for _ in range(2):  # two ticks, one alert at most
+            context = dg.build_sensor_context(
+                instance=instance, cursor=cursor, resources=platform_resources(settings)
+            )
+            cursor = drift_retrain_sensor.evaluate_tick(context).cursor
+    alerts = _alerts(settings.data_dir, "performance_degraded")
+    assert len(alerts) == int(judged["degraded"])
+    for alert in alerts:
+        assert (alert["month"], alert["reasons"]) == ("2024-02", judged["reasons"])
