@@ -15,7 +15,6 @@ from creditplatform.defs.resources import (
     DriftRules,
     MlflowResource,
     PlatformPaths,
-    ScoringPolicy,
     TrainingPolicy,
     Warehouse,
 )
@@ -100,7 +99,6 @@ def drift_report(
     mlflow_tracking: MlflowResource,
     drift_rules: DriftRules,
     training: TrainingPolicy,
-    scoring_policy: ScoringPolicy,
 ):
     from creditplatform.features.store import NoFeatures
     from creditplatform.ml.monthly_drift import DriftPolicy, report_month
@@ -112,8 +110,7 @@ def drift_report(
         yield dg.MaterializeResult(metadata={"status": "no champion yet: nothing to compare"})
         return
     policy = DriftPolicy(drift_rules.retrain_rules(), drift_rules.drift_reference_months,
-                         training.matured_label_share, scoring_policy.metric_policy(),
-                         drift_rules.performance_rules(),
+                         training.matured_label_share, drift_rules.performance_rules(),
                          drift_rules.drift_evidently_views == "always")  # fmt: skip
     try:
         found = report_month(warehouse.get_connection, registry, champion, month, policy,

@@ -75,14 +75,11 @@ METHODS = {
 def add_uncertainty(metrics: dict, sets: list[ScoredSet], confidence: float, seed: int) -> dict:
     """Every model's ``roc_auc_ci``/``roc_auc_se``, ``brier_ci`` and ``ece_ci`` into ``metrics``;
     returns the comparisons block (set → ``candidate_vs_champion``/``candidate_vs_baseline``).
-    A set with fewer than two defaults or non-defaults gets no interval (None) and the reason,
-    and the ``min_defaults`` gate refuses it anyway."""
+    A set with fewer than two defaults or non-defaults gets no AUC interval (None) and the
+    reason, and the ``min_defaults`` gate refuses it anyway."""
     comparisons: dict = {"confidence": confidence, "methods": METHODS}
     for s in sets:
-        try:
-            boot = stratified_bootstrap(s.y, s.scores, confidence, seed)
-        except ValueError:
-            boot = None  # a class with no row: nothing to resample
+        boot = stratified_bootstrap(s.y, s.scores, confidence, seed)
         for model, p in s.scores.items():
             values = metrics[s.name][model]
             try:
@@ -90,8 +87,8 @@ def add_uncertainty(metrics: dict, sets: list[ScoredSet], confidence: float, see
                 values["roc_auc_ci"], values["roc_auc_se"] = [auc.lo, auc.hi], auc.se
             except TooFewClasses:
                 values["roc_auc_ci"], values["roc_auc_se"] = None, float("nan")
-            values["brier_ci"] = list(boot[model]["brier"]) if boot else None
-            values["ece_ci"] = list(boot[model]["ece"]) if boot else None
+            values["brier_ci"] = list(boot[model]["brier"])
+            values["ece_ci"] = list(boot[model]["ece"])
         pairs = {}
         for other in ("champion", "baseline"):
             if other in s.scores:

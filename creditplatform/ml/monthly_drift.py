@@ -29,7 +29,6 @@ from creditplatform.features.store import STORE, Connect, NoFeatures
 from creditplatform.ml import drift_page as page
 from creditplatform.ml.drift import DriftSummary, ReferenceProfile
 from creditplatform.ml.model import predict_pd
-from creditplatform.ml.policies import MetricPolicy
 from creditplatform.ml.registry import Registry, load_verified
 from creditplatform.ml.retrain_rules import (
     DriftEvidence,
@@ -59,7 +58,6 @@ class DriftPolicy:
     rules: RetrainRules
     reference_months: int
     matured_label_share: float
-    metrics: MetricPolicy
     performance: PerformanceRules
     evidently_always: bool = False  # Evidently's views on every month, not drifted ones only
 
