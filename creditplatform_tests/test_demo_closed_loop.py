@@ -21,6 +21,7 @@ from dagster._core.scheduler.instigation import TickStatus
 from creditplatform.definitions import build_definitions
 from creditplatform.sensor_state import WORKSPACE, InstanceSensorState
 from creditplatform.settings import REPO_ROOT, load_settings
+from creditplatform_tests.applicant_rows import applicant_rows_in, landed_applicants, text_files
 from creditplatform_tests.dagster_dev import dagster_dev
 
 SIZE = ["--applications-per-month", "4000", "--seed", "3"]
@@ -139,6 +140,10 @@ def test_income_shift_adapts_and_the_daemon_after_the_demo_launches_nothing(tmp_
     assert report["months"] == {"failed": {}, "missing": {}}
     assert report["freshness"]["expected_latest_month"] == last
     assert report["drift_episode"] is None  # adapted: the newest month is stable
+    # Every version's artifacts and every drift page (Evidently's views on the drifted months)
+    # hold no applicant's row.
+    files = text_files(data / "mlflow" / "artifacts", data / "reports")
+    assert applicant_rows_in(files, landed_applicants(data / "warehouse.duckdb")) == {}
     for name, value in demo_env(data).items():
         monkeypatch.setenv(name, value)
     env = {**os.environ, **demo_env(data)}

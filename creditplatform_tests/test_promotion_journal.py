@@ -17,7 +17,10 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
 
 from creditplatform.ml.gates import GatePolicy
 from creditplatform.ml.promotion import (
@@ -81,14 +84,16 @@ BOTH_PROFILES = pytest.mark.parametrize("backend", ["local", "production"], indi
 
 
 def _model(registry: Registry, seed: int, tags: dict | None = None, evaluated: bool = True):
-    """Fit, log and register a tiny model (and a baseline) the way candidate_model does."""
+    """Fit, log and register a tiny model (and a baseline) the way candidate_model does: two
+    of the contract's features, imputed, so it scores the reference applicant it is logged with."""
     rng = np.random.default_rng(seed)
-    x = pd.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40)})
-    y = (x["a"] + rng.normal(size=40) > 0).astype(int).to_numpy()
-    model = LogisticRegression().fit(x, y)
+    x = pd.DataFrame({"EXT_SOURCE_2": rng.normal(size=40), "AMT_CREDIT": rng.normal(size=40)})
+    y = (x["EXT_SOURCE_2"] + rng.normal(size=40) > 0).astype(int).to_numpy()
+    pick = ColumnTransformer([("numbers", SimpleImputer(), list(x.columns))])
+    model = make_pipeline(pick, LogisticRegression()).fit(x, y)
     with registry.run(f"m{seed}", {}) as run:
-        info = log_pd_model(model, "model", x, {})
-        base = log_sklearn_model(model, "baseline", x)
+        info = log_pd_model(model, "model", {})
+        base = log_sklearn_model(model, "baseline", {})
         if evaluated:
             mlflow.log_metric("test_roc_auc", 0.7)
         extra = {"baseline_uri": base.model_uri, "baseline_sha256": artifact_sha256(base.model_uri)}

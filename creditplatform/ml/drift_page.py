@@ -103,6 +103,23 @@ def register_platform_statistic(scores: dict[str, tuple[float, bool]]) -> str:
     return STATISTIC
 
 
+def unlinked_sample(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
+    """``rows`` values of each column, each column drawn on its own, so no row is an applicant.
+
+    Evidently's views are per column (a distribution, values against their position), and its
+    page embeds the values it draws; with rows sampled whole, the position tied every column's
+    value of one applicant together in the page. Drawn apart, each column keeps its own
+    distribution, which is all a view shows, and nothing links one column's value to another's.
+    """
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            c: frame[c].iloc[rng.permutation(len(frame))[:rows]].reset_index(drop=True)
+            for c in frame.columns
+        }
+    )
+
+
 def evidently_html(
     reference: pd.DataFrame, current: pd.DataFrame, scores: dict[str, tuple[float, bool]],
     thresholds: dict[str, float], sample_rows: int,
@@ -124,8 +141,8 @@ def evidently_html(
         drift_share=1 / len(columns),
     )
     snapshot = Report([preset], include_tests=True).run(
-        current_data=current[columns].sample(n=rows, random_state=0),
-        reference_data=reference[columns].sample(n=rows, random_state=0),
+        current_data=unlinked_sample(current[columns], rows, seed=0),
+        reference_data=unlinked_sample(reference[columns], rows, seed=1),
     )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "evidently.html"
@@ -155,7 +172,8 @@ def _scope(shown: int, features_total: int, sample_rows: int) -> str:
         f"with the largest PSI (every drifted feature included) of {features_total}, and the "
         f"predicted PD ({SCORE_COLUMN}). Its drift scores are the platform's, computed on every "
         f"row (PSI for features, KS p-value for {SCORE_COLUMN}); its plots draw "
-        f"{sample_rows:,} sampled rows a side.</p>"
+        f"{sample_rows:,} values of each column a side, each column sampled on its own, so no "
+        f"row of this page is an applicant.</p>"
     )
 
 

@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from creditplatform.crashpoints import crashpoint
 from creditplatform.ml.lineage import directory_sha256
+from creditplatform.ml.model_schema import feature_signature, reference_example
 from creditplatform.processes import process_alive
 from creditplatform.settings import REPO_ROOT, Settings
 from creditplatform.warehouse.engine import advisory_lock
@@ -178,13 +178,15 @@ def _requirements() -> list[str]:
     ]
 
 
-def log_sklearn_model(model, name: str, example: pd.DataFrame) -> mlflow.models.model.ModelInfo:
-    """A scikit-learn model in skops format (the baseline: read only by the platform)."""
+def log_sklearn_model(model, name: str, reference: dict) -> mlflow.models.model.ModelInfo:
+    """A scikit-learn model in skops format (the baseline: read only by the platform); its
+    signature and example are the contract's and the reference applicant's (``model_schema``)."""
+    example = reference_example(reference)
     return mlflow.sklearn.log_model(
         model,
         name=name,
-        signature=infer_signature(example, model.predict_proba(example)[:, 1]),
-        input_example=example.head(3),
+        signature=feature_signature(example, model.predict_proba(example)[:, 1]),
+        input_example=example,
         skops_trusted_types=TRUSTED_TYPES,
         pip_requirements=_requirements(),
     )
@@ -194,16 +196,16 @@ def log_sklearn_model(model, name: str, example: pd.DataFrame) -> mlflow.models.
 REASON_REFERENCE = "reason_reference.json"
 
 
-def log_pd_model(
-    pipeline, name: str, example: pd.DataFrame, reason_reference: dict
-) -> mlflow.models.model.ModelInfo:
+def log_pd_model(pipeline, name: str, reason_reference: dict) -> mlflow.models.model.ModelInfo:
     """The PD model as MLflow's python_function whose ``predict`` is the PD (``pd_pyfunc``).
 
-    The signature is inferred from feature-store rows as stored (DOUBLE numerics, VARCHAR
-    categories), so rows read straight from the store pass MLflow's schema enforcement. The
-    reason-code reference travels with the model (artifact ``reason_reference``), so it is
-    covered by the same SHA-256 and always belongs to the version that explains with it.
+    The signature is the feature contract as stored (DOUBLE numerics, VARCHAR categories, none
+    required), so rows read straight from the store pass MLflow's schema enforcement; the input
+    example is the reference applicant, never an applicant (``model_schema``). The reason-code
+    reference travels with the model (artifact ``reason_reference``), so it is covered by the
+    same SHA-256 and always belongs to the version that explains with it.
     """
+    example = reference_example(reason_reference)
     with tempfile.TemporaryDirectory() as tmp:
         nested = Path(tmp) / "pipeline"
         mlflow.sklearn.save_model(
@@ -216,8 +218,8 @@ def log_pd_model(
             name=name,
             python_model=Path(__file__).with_name("pd_pyfunc.py"),
             artifacts={"pipeline": str(nested), "reason_reference": str(reference)},
-            signature=infer_signature(example, pipeline.predict_proba(example)[:, 1]),
-            input_example=example.head(3),
+            signature=feature_signature(example, pipeline.predict_proba(example)[:, 1]),
+            input_example=example,
             pip_requirements=_requirements(),
         )
 

@@ -138,10 +138,9 @@ def train_candidate(
                 scoring.precision_at_k_share,
             )  # fmt: skip
             mlflow.log_metrics({f"valid_{label}_{k}": v for k, v in metrics.items()})
-        # The signature sees every valid row as stored, so no column looks int-only or all-null.
-        example = valid_x[list(FEATURES)]
-        logged = log_pd_model(models.model, "model", example, reference_values(train_x))
-        baseline = log_sklearn_model(models.baseline, "baseline", example)
+        reference = reference_values(train_x)
+        logged = log_pd_model(models.model, "model", reference)
+        baseline = log_sklearn_model(models.baseline, "baseline", reference)
         version = register(registry, logged.model_uri, {
             **tags, "baseline_uri": baseline.model_uri,
             "baseline_sha256": artifact_sha256(baseline.model_uri),
