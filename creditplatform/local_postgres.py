@@ -2,7 +2,8 @@
 ``make run PROFILE=production`` on one machine.
 
 The cluster lives in one directory, listens on 127.0.0.1 only (plus a socket in that
-directory), trusts local connections, and is stopped by the pid we started, never by name.
+directory), trusts local connections (``add_password_login`` adds a role that must give its
+password, as on a managed server), and is stopped by the pid we started, never by name.
 PostgreSQL refuses to run as root, so under root the server runs as the package's
 ``postgres`` user. Nothing here is used by the platform itself: it only reaches PostgreSQL
 through the URLs in ``Settings``.
@@ -87,6 +88,26 @@ class Cluster:
         createdb = str(server_bindir() / "createdb")
         _run_checked([createdb, "-h", self.host, "-p", str(self.port), "-U", SUPERUSER, name])
 
+    def add_password_login(self, user: str, password: str) -> None:
+        """A superuser role that must give ``password`` over TCP (SCRAM), the way a managed
+        server is reached; the cluster's own user stays trusted."""
+        psql = [str(server_bindir() / "psql"), "-h", self.host, "-p", str(self.port)]
+        psql += ["-U", SUPERUSER, "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-q"]
+        role = f'CREATE ROLE "{user}" LOGIN SUPERUSER PASSWORD {_quoted(password)}'
+        _run_checked([*psql, "-c", role])
+        hba = Path(self.directory) / "pgdata" / "pg_hba.conf"
+        hba.write_text(f"host all {user} 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
+        _run_checked([*psql, "-c", "SELECT pg_reload_conf()"])
+
+    def dump(self, database: str) -> str:
+        """Everything ``database`` stores, as SQL (``pg_dump``)."""
+        out = subprocess.run(
+            [str(server_bindir() / "pg_dump"), "-h", self.host, "-p", str(self.port),
+             "-U", SUPERUSER, database],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return out.stdout
+
     def alive(self) -> bool:
         try:
             os.kill(self.pid, 0)
@@ -107,6 +128,10 @@ class Cluster:
                 os.waitpid(self.pid, os.WNOHANG)
         if self.alive():
             os.kill(self.pid, signal.SIGKILL)
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def start(directory: Path, port: int | None = None, wait_seconds: float = 120.0) -> Cluster:

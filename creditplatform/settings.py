@@ -114,10 +114,12 @@ class Settings:
     # (PostgreSQL catalog + Parquet under lake_data_path) and MLflow on PostgreSQL, and
     # deploy/production/dagster.yaml puts Dagster on PostgreSQL. One server, three databases.
     profile: str = "local"
+    # No password here: libpq (under psycopg2 for Dagster and MLflow, and inside DuckDB's
+    # PostgreSQL extension for the lake's catalog) reads PGPASSWORD or a PGPASSFILE when it
+    # connects, so the password is in no URL, resource field, run config or log line.
     postgres_host: str = "127.0.0.1"
     postgres_port: int = 5432
     postgres_user: str = "creditplatform"
-    postgres_password: str = ""
     postgres_lake_db: str = "creditplatform_lake"
     postgres_mlflow_db: str = "creditplatform_mlflow"
     postgres_dagster_db: str = "creditplatform_dagster"
@@ -145,16 +147,12 @@ class Settings:
         """libpq key/value string (the DuckLake catalog and psycopg2 take this form)."""
         parts = {"host": self.postgres_host, "port": self.postgres_port}
         parts |= {"user": self.postgres_user, "dbname": database}
-        if self.postgres_password:
-            parts["password"] = self.postgres_password
         return " ".join(f"{k}={v}" for k, v in parts.items())
 
     def postgres_url(self, database: str) -> str:
         """SQLAlchemy URL naming psycopg2: under SQLAlchemy 2.1 a bare ``postgresql://`` means
         psycopg 3, which breaks Dagster's event notifications."""
         login = quote(self.postgres_user, safe="")
-        if self.postgres_password:
-            login += ":" + quote(self.postgres_password, safe="")
         host = f"{self.postgres_host}:{self.postgres_port}"
         return f"postgresql+psycopg2://{login}@{host}/{database}"
 
@@ -223,7 +221,17 @@ def _parse(kind: type, text: str) -> object:
     return kind(text)
 
 
+# A variable that used to carry the password into URLs; set, it is refused with the way now.
+RETIRED_PASSWORD_VARIABLE = "CREDITPLATFORM_POSTGRES_PASSWORD"
+
+
 def load_settings() -> Settings:
+    if os.environ.get(RETIRED_PASSWORD_VARIABLE):
+        raise ValueError(
+            f"{RETIRED_PASSWORD_VARIABLE} is no longer read: give the PostgreSQL password as "
+            "PGPASSWORD (or a PGPASSFILE), which libpq reads when it connects, so the password "
+            "never enters a URL, the Dagster UI or a log"
+        )
     data_dir = Path(os.environ.get("CREDITPLATFORM_DATA_DIR") or REPO_ROOT / "data").resolve()
     overrides = {}
     for spec in fields(Settings):

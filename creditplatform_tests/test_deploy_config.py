@@ -108,14 +108,21 @@ def test_mlflow_server_on_postgres_with_shared_artifacts(mlflow_container, env):
     assert env["MLFLOW_TRACKING_URI"].endswith(":5000")
 
 
-def test_profile_urls_name_psycopg2_and_quote_the_login(monkeypatch):
+def test_profile_urls_name_psycopg2_quote_the_login_and_hold_no_password(monkeypatch):
     monkeypatch.setenv("CREDITPLATFORM_PROFILE", "production")
-    monkeypatch.setenv("CREDITPLATFORM_POSTGRES_PASSWORD", "p@ss:w/rd")
+    monkeypatch.setenv("CREDITPLATFORM_POSTGRES_USER", "risk@team")
+    monkeypatch.setenv("PGPASSWORD", "p@ss:w/rd")  # libpq's, read when it connects
     settings = load_settings()
     url = settings.postgres_url("db")
-    assert url == "postgresql+psycopg2://creditplatform:p%40ss%3Aw%2Frd@127.0.0.1:5432/db"
+    assert url == "postgresql+psycopg2://risk%40team@127.0.0.1:5432/db"
     assert settings.mlflow_tracking_uri == settings.postgres_url("creditplatform_mlflow")
-    assert "password=p@ss:w/rd" in settings.warehouse.lake_catalog
+    assert "password" not in settings.warehouse.lake_catalog
+    assert "p@ss" not in repr(settings)
+    # The variable that used to put the password in these strings is refused, saying why.
+    monkeypatch.setenv("CREDITPLATFORM_POSTGRES_PASSWORD", "p@ss:w/rd")
+    with pytest.raises(ValueError, match="no longer read: give the PostgreSQL password as PGPA"):
+        load_settings()
+    monkeypatch.delenv("CREDITPLATFORM_POSTGRES_PASSWORD")
     monkeypatch.setenv("CREDITPLATFORM_PROFILE", "staging")
     with pytest.raises(ValueError, match="expected one of local, production"):
         load_settings()
