@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import os
 import platform
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
+
+from creditplatform.provenance import commit
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -22,21 +23,12 @@ def machine() -> dict:
     }
 
 
-def git_commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def write_results(name: str, payload: dict, markdown: str) -> tuple[Path, Path]:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamped = {
         **payload,
         "machine": machine(),
-        "git_commit": git_commit(),
+        "git_commit": commit(),
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     json_path, md_path = RESULTS / f"{name}.json", RESULTS / f"{name}.md"

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from creditplatform.months import is_month
+from creditplatform.provenance import describe
 from creditplatform.settings import REPO_ROOT, load_settings
 from creditplatform.synthetic.scenarios import SCENARIOS
 
@@ -477,6 +478,7 @@ def cmd_example_request(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="creditplatform", description=__doc__)
+    parser.add_argument("--version", action="version", version=describe())
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="write synthetic Home Credit landing months")

@@ -252,6 +252,21 @@ def test_manual_target_checks(registry):
     assert any("does not match" in p for p in target_problems(registry, good)[1])
 
 
+def test_an_unknown_commit_is_lineage_missing_only_where_commits_are_required(registry, con):
+    """An image built without its commit stamp trains versions tagged ``git_commit=unknown``:
+    the production profile (``require_commit``) refuses them as champion, by hand or found
+    moved there; the local profile (a checkout without git) does not."""
+    unknown = _model(registry, 1, tags={**LINEAGE, "git_commit": "unknown"})
+    assert target_problems(registry, unknown)[1] == []
+    strict = dataclasses.replace(registry, require_commit=True)
+    (problem,) = target_problems(strict, unknown)[1]
+    assert "git_commit (unknown: build the image with GIT_COMMIT)" in problem
+    assert target_problems(strict, _model(registry, 2))[1] == []
+    strict.client().set_registered_model_alias(strict.model_name, "champion", str(unknown))
+    (undone,) = reconcile(strict, con)
+    assert undone.decision == "rolled_back" and "git_commit (unknown" in undone.reasons[0]
+
+
 def test_tampered_baseline_is_refused(registry):
     version = registry.version(_model(registry, 1))
     assert load_verified_baseline(registry, version) is not None

@@ -95,7 +95,7 @@ def _earlier_versions(registry: Registry, champion: int) -> tuple[list, dict[int
     usable, skipped = [], {}
     for number in range(1, champion):
         version = registry.version(number)
-        missing = missing_lineage(version)
+        missing = missing_lineage(registry, version)
         schema = version.tags.get("feature_schema_version")
         if missing:
             skipped[number] = f"lacks lineage tag(s) {', '.join(missing)}"

@@ -214,7 +214,7 @@ def _unaudited_champion(
     if champion is None or champion == recorded:
         return None
     version = registry.version(champion)
-    missing = missing_lineage(version)
+    missing = missing_lineage(registry, version)
     base = AuditRecord(
         decided_at=now, version=champion, decision="reconciled", trigger=RECONCILER,
         reasons=[], gates={"reconciler": True}, dagster_run_id=run_id,
@@ -315,7 +315,7 @@ def promote_candidate(
         candidate = evaluation.candidate
         before = registry.champion()
         champion_now = int(before.version) if before else None
-        lineage = missing_lineage(registry.version(candidate.version))
+        lineage = missing_lineage(registry, registry.version(candidate.version))
         decision, reasons, gates = gated_decision(evaluation, champion_now, lineage, policy)
         reasons = [attempt.note, *reasons] if attempt.note else reasons
         record = AuditRecord(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -29,7 +28,8 @@ from creditplatform.crashpoints import crashpoint
 from creditplatform.ml.lineage import directory_sha256
 from creditplatform.ml.model_schema import feature_signature, reference_example
 from creditplatform.processes import process_alive
-from creditplatform.settings import REPO_ROOT, Settings
+from creditplatform.provenance import UNKNOWN
+from creditplatform.settings import Settings
 from creditplatform.warehouse.engine import advisory_lock
 
 # Types our pipelines pickle that skops does not trust by default, each reviewed: our own
@@ -91,6 +91,9 @@ class Registry:
     model_name: str
     # PostgreSQL database holding the champion lock (production); empty on the local profile.
     lock_catalog: str = ""
+    # Production: a version whose commit is ``unknown`` (an image built without its stamp)
+    # lacks its lineage; a developer's checkout without git may still run the demo.
+    require_commit: bool = False
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Registry:
@@ -100,6 +103,7 @@ class Registry:
             settings.mlflow_experiment,
             settings.registered_model,
             settings.warehouse.lake_catalog,
+            settings.production,
         )
 
     def champion_change(self) -> AbstractContextManager[None]:
@@ -155,16 +159,6 @@ class Registry:
 
     def version(self, version: int) -> ModelVersion:
         return self.client().get_model_version(self.model_name, str(version))
-
-
-def git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _requirements() -> list[str]:
@@ -265,9 +259,13 @@ def register(registry: Registry, model_uri: str, tags: dict[str, str]) -> ModelV
     return registry.version(int(version.version))
 
 
-def missing_lineage(version: ModelVersion) -> list[str]:
-    """Lineage tags this version lacks (it can never become champion while any is missing)."""
-    return [tag for tag in LINEAGE_TAGS if not version.tags.get(tag)]
+def missing_lineage(registry: Registry, version: ModelVersion) -> list[str]:
+    """Lineage tags this version lacks (it can never become champion while any is missing);
+    under ``require_commit`` a commit of ``unknown`` is lacking too."""
+    missing = [tag for tag in LINEAGE_TAGS if not version.tags.get(tag)]
+    if registry.require_commit and version.tags.get("git_commit") == UNKNOWN:
+        missing.append("git_commit (unknown: build the image with GIT_COMMIT)")
+    return missing
 
 
 @contextmanager
@@ -371,7 +369,7 @@ def target_problems(registry: Registry, version: int) -> tuple[ModelVersion | No
         target = registry.version(version)
     except MlflowException:
         return None, [f"{registry.model_name} v{version} does not exist"]
-    problems = [f"lineage tag {tag!r} is missing" for tag in missing_lineage(target)]
+    problems = [f"lineage tag {tag!r} is missing" for tag in missing_lineage(registry, target)]
     if not problems:
         try:
             with _verified_copy(target.source, target.tags["artifact_sha256"], f"v{version}"):

@@ -30,7 +30,6 @@ from creditplatform.ml.records import CandidateInfo, EvaluationInfo, ModelParams
 from creditplatform.ml.registry import (
     Registry,
     artifact_sha256,
-    git_commit,
     load_verified,
     load_verified_baseline,
     log_pd_model,
@@ -45,6 +44,7 @@ from creditplatform.ml.splits import (
     matured_months,
 )
 from creditplatform.ml.training_data import label_share_by_month, load_split, save_splits
+from creditplatform.provenance import commit
 
 
 class CannotTrain(Exception):
@@ -123,7 +123,7 @@ def train_candidate(
     tags = {
         "data_sha256": splits.data_sha256, "training_rows": str(len(train_x)),
         "label_rate": f"{train_y.mean():.6f}",
-        "feature_schema_version": str(FEATURE_SCHEMA_VERSION), "git_commit": git_commit(),
+        "feature_schema_version": str(FEATURE_SCHEMA_VERSION), "git_commit": commit(),
         "dagster_run_id": run.run_id, "dagster_run_url": run.run_url,
         "trigger": run.trigger, "window": ",".join(splits.window), "trained_at": trained_at,
         **({"reason": run.reason} if run.reason else {}),
