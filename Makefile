@@ -30,7 +30,7 @@ help:
 	@echo "make test-all   both tiers"
 	@echo "make bench  whole graph at Home Credit scale, DuckDB vs pandas, model and drift quality"
 	@echo "make bench-small  the same benchmarks at 1/20 scale (a few minutes)"
-	@echo "make lint   ruff"
+	@echo "make lint   ruff, hadolint, the Kubernetes manifests, bandit, detect-secrets"
 	@echo "make clean  remove generated data (keeps the venv)"
 
 # --compile-bytecode: every process (each CLI command, Dagster run worker, test subprocess)
@@ -109,9 +109,18 @@ bench-small: venv
 	  --name concurrency_small
 	$(VENV)/bin/python -m benchmarks.summary --suffix _small
 
+# The Kubernetes manifests (the Helm values file is not one) against the Kubernetes schemas,
+# the Dockerfile with hadolint, then the security scanners (security/README.md).
+K8S_MANIFESTS := deploy/kubernetes/configmap.yaml deploy/kubernetes/mlflow.yaml \
+  deploy/kubernetes/scoring.yaml
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/hadolint Dockerfile
+	$(VENV)/bin/kubernetes-validate --strict --quiet $(K8S_MANIFESTS)
+	$(VENV)/bin/bandit -q -r creditplatform -b security/bandit-baseline.json
+	$(VENV)/bin/python scripts/secrets_scan.py
 
 clean:
 	rm -rf $(CREDITPLATFORM_DATA_DIR)/landing $(CREDITPLATFORM_DATA_DIR)/truth \

@@ -109,6 +109,9 @@ class Settings:
     serve_rate_burst: int = 400
     serve_max_body_mb: float = 64.0
     serve_open_paths: str = "/ready,/metrics"
+    # The keys file (hashes only); empty: <data dir>/serving/api_keys.json. A cluster mounts it
+    # from a Secret (deploy/kubernetes/scoring.yaml); the service re-reads it when it changes.
+    serve_api_keys_file: str = ""
     # Deployment profile (README "Production"): "local" keeps everything embedded (a DuckDB
     # file, SQLite-backed Dagster and MLflow); "production" puts the warehouse on DuckLake
     # (PostgreSQL catalog + Parquet under lake_data_path) and MLflow on PostgreSQL, and
@@ -211,7 +214,7 @@ class Settings:
     @property
     def api_keys_path(self) -> Path:
         """The scoring service's API keys (hashed; ``creditplatform serve-keys``)."""
-        return self.data_dir / "serving" / "api_keys.json"
+        return Path(self.serve_api_keys_file or self.data_dir / "serving" / "api_keys.json")
 
 
 def _parse(kind: type, text: str) -> object:
@@ -222,7 +225,8 @@ def _parse(kind: type, text: str) -> object:
 
 
 # A variable that used to carry the password into URLs; set, it is refused with the way now.
-RETIRED_PASSWORD_VARIABLE = "CREDITPLATFORM_POSTGRES_PASSWORD"
+# (bandit B105 reads "PASSWORD" in the name as a hard-coded password: it is a name.)
+RETIRED_PASSWORD_VARIABLE = "CREDITPLATFORM_POSTGRES_PASSWORD"  # nosec B105
 
 
 def load_settings() -> Settings:

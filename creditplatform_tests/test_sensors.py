@@ -248,7 +248,11 @@ def test_alert_goes_to_webhook_and_file(tmp_path, webhook):
     assert received[0]["kind"] == "test" and received[0]["value"] == 1
     down = send_alert(tmp_path / "alerts.jsonl", "http://127.0.0.1:9/none", {"kind": "lost?"})
     assert "webhook_error" in down and down["webhook_attempts"] == 3
-    assert len((tmp_path / "alerts.jsonl").read_text().splitlines()) == 2  # never lost
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for a webhook")
+    local = send_alert(tmp_path / "alerts.jsonl", secret.as_uri(), {"kind": "file?"})
+    assert "must be http(s), not file" in local["webhook_error"]  # urlopen never reads it
+    assert len((tmp_path / "alerts.jsonl").read_text().splitlines()) == 3  # never lost
 
 
 def test_failed_contract_alerts_once_with_its_checks(data_copy, webhook, monkeypatch):

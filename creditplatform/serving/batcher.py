@@ -74,7 +74,8 @@ class MicroBatcher:
         pending.done.wait()
         if pending.error is not None:
             raise pending.error
-        assert pending.result is not None
+        if pending.result is None:
+            raise RuntimeError("a scoring pass ended with neither a result nor an error")
         return pending.result
 
     def _work(self) -> None:
