@@ -30,7 +30,7 @@ help:
 	@echo "make test-all   both tiers"
 	@echo "make bench  whole graph at Home Credit scale, DuckDB vs pandas, model and drift quality"
 	@echo "make bench-small  the same benchmarks at 1/20 scale (a few minutes)"
-	@echo "make lint   ruff, hadolint, the Kubernetes manifests, bandit, detect-secrets"
+	@echo "make lint   ruff, dg check defs, hadolint, the Kubernetes manifests, bandit, detect-secrets"
 	@echo "make clean  remove generated data (keeps the venv)"
 
 # --compile-bytecode: every process (each CLI command, Dagster run worker, test subprocess)
@@ -117,6 +117,7 @@ K8S_MANIFESTS := deploy/kubernetes/configmap.yaml deploy/kubernetes/mlflow.yaml 
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/dg check defs
 	$(VENV)/bin/hadolint Dockerfile
 	$(VENV)/bin/kubernetes-validate --strict --quiet $(K8S_MANIFESTS)
 	$(VENV)/bin/bandit -q -r creditplatform -b security/bandit-baseline.json
