@@ -30,7 +30,7 @@ help:
 	@echo "make test-all   both tiers"
 	@echo "make bench  whole graph at Home Credit scale, DuckDB vs pandas, model and drift quality"
 	@echo "make bench-small  the same benchmarks at 1/20 scale (a few minutes)"
-	@echo "make lint   ruff, dg check defs, hadolint, the Kubernetes manifests, bandit, detect-secrets"
+	@echo "make lint   ruff, dg check defs, hadolint, Kubernetes manifests, bandit, detect-secrets, promtool"
 	@echo "make clean  remove generated data (keeps the venv)"
 
 # --compile-bytecode: every process (each CLI command, Dagster run worker, test subprocess)
@@ -110,7 +110,8 @@ bench-small: venv
 	$(VENV)/bin/python -m benchmarks.summary --suffix _small
 
 # The Kubernetes manifests (the Helm values file is not one) against the Kubernetes schemas,
-# the Dockerfile with hadolint, then the security scanners (security/README.md).
+# the Dockerfile with hadolint, the security scanners (security/README.md), and the Prometheus
+# config and alert rules (promtool checks them and runs their unit tests).
 K8S_MANIFESTS := deploy/kubernetes/configmap.yaml deploy/kubernetes/mlflow.yaml \
   deploy/kubernetes/scoring.yaml
 
@@ -122,6 +123,11 @@ lint: venv
 	$(VENV)/bin/kubernetes-validate --strict --quiet $(K8S_MANIFESTS)
 	$(VENV)/bin/bandit -q -r creditplatform -b security/bandit-baseline.json
 	$(VENV)/bin/python scripts/secrets_scan.py
+	@if command -v promtool >/dev/null; then \
+	  promtool check config deploy/monitoring/prometheus.yml && \
+	  promtool test rules deploy/monitoring/alerts_test.yml; \
+	elif [ -n "$$CI" ]; then echo "promtool missing (apt-get install prometheus)"; exit 1; \
+	else echo "promtool not installed (apt-get install prometheus): monitoring rules not checked"; fi
 
 clean:
 	rm -rf $(CREDITPLATFORM_DATA_DIR)/landing $(CREDITPLATFORM_DATA_DIR)/truth \

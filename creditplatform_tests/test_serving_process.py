@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -17,6 +18,8 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from creditplatform.cli import main
 from creditplatform.features.store import STORE
@@ -228,3 +231,41 @@ def test_the_first_start_prints_an_admin_key_once_and_the_port_needs_it(tmp_path
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
+
+
+MONITORING = REPO_ROOT / "deploy" / "monitoring"
+
+
+def _queries() -> list[str]:
+    """Every PromQL expression (and legend) of the alert rules and the Grafana dashboard."""
+    rules = yaml.safe_load((MONITORING / "alerts.yml").read_text())
+    found = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    dashboard = json.loads((MONITORING / "grafana-dashboard.json").read_text())
+    found += [f"{t['expr']} {t['legendFormat']}" for p in dashboard["panels"] for t in p["targets"]]
+    return found
+
+
+def test_every_metric_and_label_monitoring_uses_is_exposed(platform: Path, tmp_path: Path):
+    """The alert rules and the dashboard query only series a real service exposes on
+    /metrics (after one single and one batch request), with labels those series carry."""
+    requests = landing_requests(platform, limit=3)
+    with serving(tmp_path / "serve.log") as url:
+        assert post(f"{url}/v1/score", requests[0])[0] == 200
+        assert post(f"{url}/v1/score/batch", {"applicants": requests[1:]})[0] == 200
+        with urllib.request.urlopen(f"{url}/metrics", timeout=60) as answer:
+            exposition = answer.read().decode()
+    labels: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            labels.setdefault(sample.name, set()).update(sample.labels)
+    queries = _queries()
+    assert len(queries) >= 14
+    for query in queries:
+        names = set(re.findall(r"\bcreditplatform_[a-z_]+\b", query))
+        assert names and names <= set(labels), (query, names - set(labels))
+        used = set(re.findall(r"(\w+)\s*(?:=~|!~|!=|=)\s*\"", query))
+        used |= {w.strip() for group in re.findall(r"\bby \(([^)]*)\)", query)
+                 for w in group.split(",")}  # fmt: skip
+        used |= set(re.findall(r"\{\{\s*(\w+)\s*\}\}", query)) - {"value"}
+        carried = set().union(*(labels[name] for name in names))
+        assert used <= carried, (query, used - carried)

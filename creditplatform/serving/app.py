@@ -72,6 +72,10 @@ class Metrics:
         self.applicants = Counter(
             "creditplatform_applicants_scored", "Applicants scored", registry=self.registry
         )
+        self.decisions = Counter(
+            "creditplatform_decisions", "Applicants scored, by the policy's decision",
+            ["decision"], registry=self.registry,
+        )  # fmt: skip
         self.stages = Histogram(
             "creditplatform_scoring_stage_seconds",
             "Time of each stage of a scoring pass (one pass may score several requests)",
@@ -196,6 +200,7 @@ def create_app(
         metrics.applicants.inc(len(rows))
         for row in rows:
             metrics.pd.observe(row["pd"])
+            metrics.decisions.labels(row["decision"]).inc()
         if request_log:  # the log's own thread builds and writes the rows
             request_log.append(
                 scored.features,
