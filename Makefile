@@ -104,7 +104,7 @@ bench-small: venv
 	$(VENV)/bin/python -m benchmarks.ingest_speed --applications-per-month 2563 --months-before 2 --repeats 1 \
 	  --name ingest_speed_small
 	$(VENV)/bin/python -m benchmarks.serving --applications-per-month 1000 --requests 60 \
-	  --seconds 30 --batch-size 300 --baseline HEAD --rounds 2 --name serving_small
+	  --seconds 10 --batch-size 300 --baseline HEAD --rounds 1 --name serving_small
 	$(VENV)/bin/python -m benchmarks.concurrency --months 3 --applications-per-month 1000 \
 	  --name concurrency_small
 	$(VENV)/bin/python -m benchmarks.summary --suffix _small
