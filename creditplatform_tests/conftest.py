@@ -30,6 +30,21 @@ SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
 FIXTURE_MIN_DEFAULTS = "2"
 
 
+# The slow tier's longest modules start first, so its two workers finish together (longest
+# first is near-optimal for two workers): the daemon test alone is ~11 of the tier's ~25
+# minutes, and started late it leaves the other worker idle at the end
+# (`make test-slow PYTEST_ARGS=--durations=15` lists the durations).
+LONGEST_FIRST = (
+    "test_daemon_loop.py", "test_demo_closed_loop.py", "test_crash_safety.py",
+    "test_production_profile.py", "test_lifecycle.py", "test_secrets.py", "test_monthly_retry.py",
+)  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: place for place, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 @pytest.fixture(autouse=True)
 def _isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own data dir, so no test can read or write the repo's ./data."""
