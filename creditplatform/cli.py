@@ -476,9 +476,17 @@ def cmd_example_request(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Version(argparse.Action):
+    """``--version``, asking git for the commit only when it is given (not on every command)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(describe())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="creditplatform", description=__doc__)
-    parser.add_argument("--version", action="version", version=describe())
+    parser.add_argument("--version", action=_Version, nargs=0, help="version and commit")
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="write synthetic Home Credit landing months")
