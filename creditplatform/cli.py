@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -192,13 +193,26 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 
 def cmd_promote(args: argparse.Namespace) -> int:
     _, runner = _runner()
-    config = {"action": "rollback" if args.rollback else "promote", "version": args.version,
-              "reason": args.reason}  # fmt: skip
+    action = "reject" if args.reject else "rollback" if args.rollback else "promote"
+    config = {"action": action, "version": args.reject or args.version, "reason": args.reason}
     result = runner.run(
         "manual_promotion_job",
-        f"{config['action']} v{args.version}",
+        f"{config['action']} v{config['version']}",
         run_config={"ops": {"set_champion": {"config": config}}},
     )
+    return 0 if result.success else 1
+
+
+def cmd_rollout(args: argparse.Namespace) -> int:
+    """The canary now (``rollout_job``), as ``canary_sensor`` runs it after new shadow scores."""
+    _, runner = _runner()
+    result = runner.run("rollout_job", "canary")
+    if result.success:
+        materialization = result.asset_materializations_for_node("champion_rollout")[0]
+        meta = materialization.metadata
+        _say(f"  canary: {meta['status'].value}")
+        for reason in meta["reasons"].value if "reasons" in meta else []:
+            _say(f"    {reason}")
     return 0 if result.success else 1
 
 
@@ -214,7 +228,6 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    import json
 
     from creditplatform.ml.registry import Registry
     from creditplatform.status import render, status
@@ -276,6 +289,26 @@ def _month_facts(settings, registry, month: str, seen: int) -> tuple[float | Non
     return psi, decisions, describe_episode(episode)
 
 
+def _approve_held(settings, runner, seen: int) -> list[str]:
+    """The demo's risk officer: a challenger the canary held is reviewed and approved by hand
+    (``creditplatform promote --version N --reason …``), the way a person closes the hold."""
+    from creditplatform.status import warehouse_facts
+
+    with settings.warehouse.connect(read_only=True) as con:
+        held = [d for d in warehouse_facts(con)[0][seen:] if d["decision"] == "held"]
+    runs = []
+    for decision in held:
+        version = decision["version"]
+        reason = (f"demo risk officer: reviewed the canary figures of v{version} "
+                  f"({'; '.join(json.loads(decision['reasons'])[1:])}); the shift follows the "
+                  "drift the monitors reported; approved")  # fmt: skip
+        config = {"action": "promote", "version": version, "reason": reason}
+        runner.run("manual_promotion_job", f"approve held v{version}",
+                   run_config={"ops": {"set_champion": {"config": config}}})  # fmt: skip
+        runs.append(f"approve v{version}")
+    return runs
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import shutil
 
@@ -325,6 +358,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _say(f"[{index}/{len(months)}] {month} lands (clock: {today.date().isoformat()})")
         land_month(incoming / "landing", settings.landing_dir, month)
         runs = loop.month()
+        runs += _approve_held(settings, runner, decisions_seen)
         psi, decisions, why = _month_facts(settings, registry, month, decisions_seen)
         skipped = loop.skips.get("drift_retrain_sensor", "")
         if why and not decisions and f"{month}: " in skipped:
@@ -542,12 +576,21 @@ def build_parser() -> argparse.ArgumentParser:
     ret.set_defaults(func=cmd_retrain)
 
     pro = sub.add_parser(
-        "promote", help="make a version champion by hand (manual_promotion_job, audited)"
-    )
-    pro.add_argument("--version", type=int, required=True)
+        "promote", help="make a version champion by hand, e.g. approve a held challenger, or "
+        "reject the challenger (manual_promotion_job, audited)",
+    )  # fmt: skip
+    which = pro.add_mutually_exclusive_group(required=True)
+    which.add_argument("--version", type=int, help="the version to make champion")
+    which.add_argument("--reject", type=int, metavar="N",
+                       help="drop challenger N from the shadow; the champion stays")  # fmt: skip
     pro.add_argument("--reason", required=True, help="why (kept in the audit trail)")
     pro.add_argument("--rollback", action="store_true", help="record it as a rollback")
     pro.set_defaults(func=cmd_promote)
+
+    rol = sub.add_parser(
+        "rollout", help="run the canary on the challenger's shadow scores now (rollout_job)"
+    )
+    rol.set_defaults(func=cmd_rollout)
 
     sco = sub.add_parser("score", help="score landed months with the champion (score_job)")
     sco.add_argument("--month", type=_month, action="append", help="repeatable; default: all")

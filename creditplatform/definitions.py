@@ -26,6 +26,7 @@ from creditplatform.defs.resources import (
     MlflowResource,
     PlatformPaths,
     PromotionGates,
+    RolloutPolicy,
     ScoringPolicy,
     TrainingPolicy,
     Warehouse,
@@ -35,6 +36,7 @@ from creditplatform.defs.retrain_triggers import (
     staleness_sensor,
     weekly_retrain_schedule,
 )
+from creditplatform.defs.rollout import canary_sensor, champion_rollout, rollout_job
 from creditplatform.defs.run_health import dead_run_sensor
 from creditplatform.defs.scoring import batch_scores
 from creditplatform.defs.training import (
@@ -62,6 +64,7 @@ def platform_resources(settings: Settings) -> dict:
         "training": TrainingPolicy.from_settings(settings),
         "scoring_policy": ScoringPolicy.from_settings(settings),
         "promotion_gates": PromotionGates.from_settings(settings),
+        "rollout_policy": RolloutPolicy.from_settings(settings),
         "drift_rules": DriftRules.from_settings(settings),
         "feature_quality": FeatureQuality.from_settings(settings),
         "freshness": Freshness.from_settings(settings),
@@ -103,6 +106,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         registry_promotion,
         drift_report,
         batch_scores,
+        champion_rollout,
     ]
     with warnings.catch_warnings():  # code references are beta; say so once, here, not per load
         warnings.simplefilter("ignore", dg.BetaWarning)
@@ -119,6 +123,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             retrain_job,
             score_job,
             manual_promotion_job,
+            rollout_job,
             degradation_review_job,
             *lake_jobs,
         ],
@@ -127,6 +132,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             landing_sensor,
             drift_retrain_sensor,
             staleness_sensor,
+            canary_sensor,
             run_failure_alert_sensor,
             check_failure_alert_sensor,
             automation_sensor,

@@ -164,10 +164,12 @@ class ClosedLoop:
         return labels
 
     def _round(self) -> list[str]:
-        """One daemon-like pass: landing, automation, staleness, drift (automation again after a
-        retrain, so a new champion's months follow at once); a label for every run executed."""
+        """One daemon-like pass: landing, automation, the canary on new shadow scores,
+        staleness, drift (automation again after a retrain, so a new champion's months follow
+        at once); a label for every run executed."""
         runs = self._execute("landing_sensor", self._tick("landing_sensor"), "ingest_job")
         runs += self._automation()
+        runs += self._execute("canary_sensor", self._tick("canary_sensor"), "rollout_job")
         for sensor in ("staleness_sensor", "drift_retrain_sensor"):
             retrained = self._execute(sensor, self._tick(sensor), "retrain_job")
             runs += retrained

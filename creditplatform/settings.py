@@ -46,6 +46,16 @@ class Settings:
     # set or in the out-of-time set.
     gate_relative_tolerance: float = 0.10
     gate_min_defaults: int = 50
+    # Staged rollout (ml/canary.py): a candidate that passes the gates while a champion exists
+    # becomes challenger and is shadow-scored; the canary decides once it has this many
+    # applicants scored by both (or a whole month), and promotes only when the 95% interval
+    # of each figure lies within its limit: approval-rate change at the policy threshold,
+    # mean-PD change, PSI between the two PD distributions, share of decisions that flip.
+    canary_min_applicants: int = 1000
+    canary_max_approval_rate_delta: float = 0.02
+    canary_max_mean_pd_delta: float = 0.02
+    canary_max_psi: float = 0.10
+    canary_max_flip_share: float = 0.05
     # Drift-triggered retraining (docs/architecture.md §4): all four must hold.
     drift_psi_threshold: float = 0.20
     drift_prediction_pvalue: float = 0.05

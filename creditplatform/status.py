@@ -174,12 +174,13 @@ def status(
 
     now = now or clock.now(settings.data_dir)
     decisions, months, drift, reconciled = [], [], [], []
-    warehouse = "absent"
+    warehouse, challenger = "absent", None
     if settings.warehouse.exists():
         try:
             with settings.warehouse.connect(wait_seconds=WAREHOUSE_WAIT_SECONDS) as con:
                 reconciled = [r.reasons[-1] for r in reconcile(registry, con)]
                 decisions, months, drift = warehouse_facts(con)
+                challenger = challenger_block(registry, con, settings, decisions)
             warehouse = "ok"
         except duckdb.IOException as err:
             warehouse = f"busy: another process holds it ({str(err).splitlines()[0][:120]})"
@@ -194,6 +195,7 @@ def status(
     return {
         "months": month_gaps(landed, statuses, champion is not None),
         "champion": champion,
+        "challenger": challenger,
         "decisions": [
             {
                 "version": d["version"],
@@ -219,6 +221,38 @@ def status(
     }
 
 
+def challenger_block(
+    registry: Registry, con: duckdb.DuckDBPyConnection, settings: Settings, decisions: list[dict]
+) -> dict | None:
+    """The challenger in shadow, its stage (``shadow``, or ``held`` by the canary), how many
+    applicants it has shadow-scored beside the champion, and the canary's figures on them."""
+    from creditplatform.ml.canary import CanaryLimits, compare
+    from creditplatform.ml.promotion import alias_version, current_challenger
+    from creditplatform.ml.registry import CHAMPION
+    from creditplatform.ml.rollout import shadow_pairs
+
+    version, champion = current_challenger(registry), alias_version(registry, CHAMPION)
+    if version is None or champion is None:
+        return None
+    mine = [d["decision"] for d in decisions if d["version"] == version]
+    pairs, whole = shadow_pairs(con, champion, version)
+    result = compare(pairs["champion_pd"].to_numpy(), pairs["challenger_pd"].to_numpy(),
+                     CanaryLimits.of(settings),
+                     (champion, version), sorted(pairs["month"].unique()), whole)  # fmt: skip
+    figures = {f.name: f for f in result.figures}
+    value = lambda name: figures[name].value if name in figures else None  # noqa: E731
+    return {
+        "version": version, "champion": champion,
+        "stage": "held" if "held" in mine else "shadow",
+        "shadow_applicants": result.applicants, "shadow_months": result.months,
+        "canary": result.verdict,
+        "approval_rate_delta": value("approval_rate_delta"),
+        "mean_pd_delta": value("mean_pd_delta"), "psi": value("psi"),
+        "flip_share": value("flip_share"),
+        "figures": [f.text() for f in result.figures],
+    }  # fmt: skip
+
+
 def render(report: dict) -> str:
     lines = []
     if report["warehouse"].startswith("busy"):
@@ -242,6 +276,13 @@ def render(report: dict) -> str:
                 f"{champion['age_days']:.0f} days (limit "
                 f"{report['freshness']['retire_after_days']:.0f}): review it or retrain"
             )
+    if challenger := report.get("challenger"):
+        lines.append(
+            f"challenger: v{challenger['version']} in {challenger['stage']} beside champion "
+            f"v{challenger['champion']}, {challenger['shadow_applicants']} applicants "
+            f"shadow-scored, canary {challenger['canary']}"
+        )
+        lines += [f"  - {figure}" for figure in challenger["figures"]]
     if report["decisions"]:
         last = report["decisions"][-1]
         what = f"v{last['version']} {last['decision']}"

@@ -1,4 +1,8 @@
-"""``manual_promotion_job``: promote or roll back a named version by hand, with a reason.
+"""``manual_promotion_job``: promote or roll back a named version by hand, or reject the
+challenger, with a reason.
+
+Approving a challenger the canary held is a promotion of that version; rejecting it removes it
+from the shadow, and the champion stays (``ml.rollout.reject_challenger``).
 
 It bypasses the gates on purpose (a model-risk decision taken by a person) but not the
 safeguards: the target must carry its lineage tags, its artifact must still hash to the
@@ -18,8 +22,12 @@ TRIGGER_TAG = "creditplatform/trigger"
 
 
 class ManualPromotionConfig(dg.Config):
-    action: Literal["promote", "rollback"] = Field(description="promote or rollback")
-    version: int = Field(description="the registered model version to make champion")
+    action: Literal["promote", "rollback", "reject"] = Field(
+        description="promote or rollback (the version becomes champion), or reject (the "
+        "challenger leaves the shadow; the champion stays)"
+    )
+    version: int = Field(description="the registered model version to make champion, or the "
+                         "challenger to reject")  # fmt: skip
     reason: str = Field(min_length=5, description="why (kept in the audit trail)")
 
 
@@ -32,21 +40,27 @@ def set_champion(
     mlflow_tracking: MlflowResource,
 ) -> dict:
     from creditplatform.ml.promotion import Attempt, Refused, set_champion_by_hand
+    from creditplatform.ml.rollout import reject_challenger
 
     attempt = Attempt(context.run.run_id, "manual", paths.now(), context.log.warning)
+    registry = mlflow_tracking.registry()
     try:
         with warehouse.get_connection() as con:
-            record = set_champion_by_hand(
-                mlflow_tracking.registry(), con, config.version, config.action == "rollback",
-                config.reason, attempt,
-            )  # fmt: skip
+            if config.action == "reject":
+                record = reject_challenger(registry, con, config.version, config.reason, attempt)
+            else:
+                record = set_champion_by_hand(
+                    registry, con, config.version, config.action == "rollback", config.reason,
+                    attempt,
+                )  # fmt: skip
     except Refused as err:
         raise dg.Failure(
             f"manual {config.action} of v{config.version} refused: {err}", allow_retries=False
         ) from err
     previous = record.previous_champion
-    context.log.info(f"{record.decision}: champion v{previous} -> v{config.version}")
-    return {"decision": record.decision, "champion": config.version, "previous": previous}
+    context.log.info(f"{record.decision} v{config.version}: champion v{previous} -> "
+                     f"v{record.champion_after}")  # fmt: skip
+    return {"decision": record.decision, "champion": record.champion_after, "previous": previous}
 
 
 @dg.job(tags={TRIGGER_TAG: "manual"})

@@ -24,6 +24,7 @@ from creditplatform import clock
 from creditplatform.alerts import send_alert
 from creditplatform.features.quality import QualityLimits
 from creditplatform.files import write_atomically
+from creditplatform.ml.canary import CanaryLimits
 from creditplatform.ml.gates import GatePolicy
 from creditplatform.ml.policies import MetricPolicy, SplitPolicy
 from creditplatform.ml.records import decode_record, encode_record
@@ -113,6 +114,22 @@ class PromotionGates(FromSettings):
 
     def gate_policy(self) -> GatePolicy:
         return GatePolicy(self.gate_relative_tolerance, self.gate_min_defaults)
+
+
+class RolloutPolicy(FromSettings):
+    """When the canary may decide, and how far a challenger may move the champion's decisions
+    on the same applicants before a person must approve it (ml/canary.py)."""
+
+    canary_min_applicants: int
+    canary_max_approval_rate_delta: float
+    canary_max_mean_pd_delta: float
+    canary_max_psi: float
+    canary_max_flip_share: float
+    evidence_confidence: float
+    policy_threshold: float
+
+    def canary_limits(self) -> CanaryLimits:
+        return CanaryLimits.of(self)
 
 
 class DriftRules(FromSettings):

@@ -25,6 +25,7 @@ from creditplatform.ml.retrain_rules import (
     DriftEvidence,
     evaluate,
     performance_action,
+    retrain_hold,
     should_retrain,
     skip_reason,
 )
@@ -74,7 +75,9 @@ def _review(month: str, version: int, months: list[str]) -> dg.RunRequest:
     )  # fmt: skip
 
 
-def _performance(record: dg.EventLogRecord, cursor: dict, rules: DriftRules, alerts: Alerts):
+def _performance(
+    record: dg.EventLogRecord, cursor: dict, rules: DriftRules, alerts: Alerts, hold: str | None
+):
     """The performance rule on one drift report: the month's degraded verdict counted against
     the same champion's earlier months; an alert for a degraded month; a retrain when
     ``performance_consecutive_months`` are degraded in a row; and once the degradation is
@@ -101,26 +104,37 @@ def _performance(record: dg.EventLogRecord, cursor: dict, rules: DriftRules, ale
                      "action": "earlier versions are scored on these months (degradation "
                      "review); the champion stays unless one is better with evidence"})  # fmt: skip
         return [_review(month, version, action.months)]
-    if action.kind == "retrain":
+    if action.kind == "retrain" and hold is None:
         retrained[str(version)] = month
         return [_request("performance", f"performance:{month}:v{version}", month)]
     return []
 
 
-def _judge_report(record: dg.EventLogRecord, cursor: dict, rules: DriftRules, alerts: Alerts):
-    """Run requests for one drift report (drift, performance), or the reason for none."""
+def _judge_report(
+    record: dg.EventLogRecord,
+    cursor: dict,
+    rules: DriftRules,
+    alerts: Alerts,
+    aliases: tuple[int | None, int | None],
+):
+    """Run requests for one drift report (drift, performance), or the reason for none;
+    ``aliases`` are the champion and the challenger now."""
     month, metadata = record.asset_materialization.partition, record.asset_materialization.metadata
     if _value(metadata, "max_psi") is None:
         return [], f"{month}: no champion to compare with"
     requests, skipped = [], None
+    judged = _value(metadata, "champion_version")
+    hold = retrain_hold(None if judged is None else int(judged), *aliases)
     evidence = _evidence(record, cursor.get("last_drift_retrain_ts"))
     conditions = evaluate(evidence, rules.retrain_rules())
-    if should_retrain(conditions):
+    if should_retrain(conditions) and hold:
+        skipped = f"{month}: drift retrain held back: {hold}"
+    elif should_retrain(conditions):
         cursor["last_drift_retrain_ts"] = _as_of(record)
         requests.append(_request("drift", f"drift:{month}:{record.storage_id}", month))
     else:
         skipped = f"{month}: {skip_reason(conditions)}"
-    return requests + _performance(record, cursor, rules, alerts), skipped
+    return requests + _performance(record, cursor, rules, alerts, hold), skipped
 
 
 @dg.sensor(
@@ -133,8 +147,16 @@ def _judge_report(record: dg.EventLogRecord, cursor: dict, rules: DriftRules, al
     "months are alerted; sustained degradation runs degradation_review_job.",
 )
 def drift_retrain_sensor(
-    context: dg.SensorEvaluationContext, drift_rules: DriftRules, alerts: Alerts
+    context: dg.SensorEvaluationContext,
+    drift_rules: DriftRules,
+    alerts: Alerts,
+    mlflow_tracking: MlflowResource,
 ):
+    from creditplatform.ml.promotion import alias_version, current_challenger
+    from creditplatform.ml.registry import CHAMPION
+
+    registry = mlflow_tracking.registry()
+    aliases = (alias_version(registry, CHAMPION), current_challenger(registry))
     cursor = json.loads(context.cursor) if context.cursor else {}
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=DRIFT_REPORT, after_storage_id=cursor.get("after")),
@@ -144,7 +166,7 @@ def drift_retrain_sensor(
     requests, skips = [], []
     for record in records:
         cursor["after"] = record.storage_id
-        found, skipped = _judge_report(record, cursor, drift_rules, alerts)
+        found, skipped = _judge_report(record, cursor, drift_rules, alerts, aliases)
         requests += found
         skips += [skipped] if skipped else []
     context.update_cursor(json.dumps(cursor))

@@ -25,7 +25,8 @@ from creditplatform.warehouse.month_data import SCORES
     backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"duckdb", "mlflow"},
     description=f"PD of every application of the month under the champion, in `{SCORES}`; "
-    "each row carries the model version.",
+    "each row carries the model version. A challenger, if any, scores the same rows into "
+    "`scores.shadow_scores` (the canary's evidence).",
 )
 def batch_scores(
     context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow_tracking: MlflowResource
@@ -52,6 +53,13 @@ def batch_scores(
             "months_in_run": _span(months),
             "months": md.table(
                 scored.per_month, {"month": "string", "rows": "int", "mean_pd": "float"}
+            ),
+            # The challenger that shadow-scored the same rows (0: none): the canary's evidence.
+            "shadow_version": dg.MetadataValue.int(scored.shadow_version or 0),
+            **(
+                {"shadow_mean_pd": dg.MetadataValue.float(scored.shadow_mean_pd)}
+                if scored.shadow_mean_pd is not None
+                else {}
             ),
         }
     )

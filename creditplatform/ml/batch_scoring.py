@@ -6,6 +6,10 @@ artifact's SHA-256 is checked (``load_champion``), so a month is never scored by
 audit trail does not name. A range of months (a single-run backfill) pays that once: one
 champion load, one read of the features, one prediction, and the months' rows replaced in one
 transaction, so every month of the range is scored or none is.
+
+While a challenger exists (``ml/rollout.py``), the same features are scored by it too, after
+the same hash check, into ``scores.shadow_scores``: the canary's evidence. A challenger that
+fails to load is warned about and skipped; the champion's scores never depend on it.
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from creditplatform.features.store import STORE, NoFeatures
 from creditplatform.ml.model import predict_pd
-from creditplatform.ml.promotion import reconcile_promotions
-from creditplatform.ml.registry import Registry, load_champion
+from creditplatform.ml.promotion import current_challenger, reconcile_promotions
+from creditplatform.ml.registry import Registry, load_champion, load_verified
+from creditplatform.ml.rollout import SHADOW, ensure_shadow
 from creditplatform.warehouse.engine import transaction
 from creditplatform.warehouse.month_data import SCORES
 
@@ -33,6 +39,8 @@ class ScoredMonths:
     seconds: float  # prediction alone
     artifact_sha256: str
     per_month: list[dict]  # month, rows, mean_pd
+    shadow_version: int | None = None  # the challenger that shadow-scored the same rows
+    shadow_mean_pd: float | None = None
 
     @property
     def mean_pd(self) -> float:
@@ -72,7 +80,11 @@ def score_months(
         scored_at=datetime.now(UTC),
     )
     seconds = time.perf_counter() - started
-    _replace_months(con, scores, months)
+    _replace_months(con, scores, months, SCORES, "")
+    shadow = _shadow_scores(registry, frame, warn)
+    if shadow is not None:
+        _replace_months(con, scores.assign(pd=shadow[1], model_version=shadow[0]), months,
+                        SHADOW, f" AND model_version = {shadow[0]}")  # fmt: skip
     per_month = scores.groupby("month", sort=True)["pd"].agg(rows="size", mean_pd="mean")
     return ScoredMonths(
         rows=len(scores),
@@ -83,7 +95,24 @@ def score_months(
             {"month": month, "rows": int(row.rows), "mean_pd": float(row.mean_pd)}
             for month, row in per_month.iterrows()
         ],
+        shadow_version=shadow[0] if shadow else None,
+        shadow_mean_pd=float(shadow[1].mean()) if shadow else None,
     )
+
+
+def _shadow_scores(
+    registry: Registry, frame: pd.DataFrame, warn: Callable[[str], None]
+) -> tuple[int, np.ndarray] | None:
+    """The challenger's PDs for ``frame`` (None: no challenger, or it failed to load)."""
+    challenger = current_challenger(registry)
+    if challenger is None:
+        return None
+    try:
+        model = load_verified(registry, registry.version(challenger))
+    except Exception as err:  # the champion's scores stand; the canary waits for evidence
+        warn(f"challenger v{challenger} not shadow-scored: {type(err).__name__}: {err}")
+        return None
+    return challenger, predict_pd(model, frame)
 
 
 def ensure_scores(con: duckdb.DuckDBPyConnection) -> None:
@@ -94,13 +123,21 @@ def ensure_scores(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _replace_months(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame, months: list[str]):
+def _replace_months(
+    con: duckdb.DuckDBPyConnection,
+    scores: pd.DataFrame,
+    months: list[str],
+    table: str,
+    also: str,
+) -> None:
+    """Replace ``months`` of ``table`` (those rows matching ``also`` too) with ``scores``."""
     ensure_scores(con)
+    ensure_shadow(con)
     con.register("new_scores", scores)
     with transaction(con):
-        con.execute(f"DELETE FROM {SCORES} WHERE list_contains(?, month)", [months])
+        con.execute(f"DELETE FROM {table} WHERE list_contains(?, month){also}", [months])
         con.execute(
-            f"INSERT INTO {SCORES} SELECT month, SK_ID_CURR, pd, model_version, scored_at "
+            f"INSERT INTO {table} SELECT month, SK_ID_CURR, pd, model_version, scored_at "
             "FROM new_scores"
         )
     con.unregister("new_scores")

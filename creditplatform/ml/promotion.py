@@ -4,9 +4,12 @@ Two stores take part: the registry (MLflow aliases and tags) and the audit trail
 They cannot share a transaction, so every attempt follows one protocol:
 
 1. journal the intended decision (``audit.promotion_journal``, state ``pending``);
-2. move ``challenger``, then ``champion`` — the champion alias switch is the single commit
-   point — then settle the tags (``champion_since`` on the new champion, ``archived`` on the
-   one it replaces, never on the champion);
+2. move the alias the decision is about — that move is the attempt's single commit point:
+   ``challenger`` for a candidate that passed its gates while a champion exists (it shadows
+   the champion until the canary decides, ``ml/rollout.py``); ``challenger``, then
+   ``champion`` for a promotion, then the tags (``champion_since`` on the new champion,
+   ``archived`` on the one it replaces, never on the champion); the ``challenger`` alias is
+   removed for a challenger a person rejects;
 3. append the audit row and close the journal row in one DuckDB transaction.
 
 A process that dies anywhere leaves a pending journal row. ``reconcile`` (run before every
@@ -49,6 +52,7 @@ from creditplatform.warehouse.audit import (
 )
 
 MOVES_CHAMPION = ("promoted", "rolled_back")
+MOVES_CHALLENGER = "challenger"
 RECONCILER = "reconciler"
 
 
@@ -68,7 +72,7 @@ def new_attempt_id() -> str:
     return uuid.uuid4().hex
 
 
-def _alias(registry: Registry, alias: str) -> int | None:
+def alias_version(registry: Registry, alias: str) -> int | None:
     try:
         found = registry.client().get_model_version_by_alias(registry.model_name, alias)
     except MlflowException:
@@ -95,8 +99,33 @@ def settle_tags(registry: Registry, champion: int, previous: int | None, when: s
         client.set_model_version_tag(registry.model_name, str(previous), "archived_at", when)
 
 
+def current_challenger(registry: Registry) -> int | None:
+    """The version in shadow: the ``challenger`` alias when it names another version than the
+    champion (after a promotion both aliases name the champion: no challenger)."""
+    challenger = alias_version(registry, CHALLENGER)
+    return (
+        None
+        if challenger is None or challenger == alias_version(registry, CHAMPION)
+        else challenger
+    )
+
+
+def _set_challenger(registry: Registry, version: int | None) -> None:
+    """``challenger`` → ``version``, or no challenger alias when ``version`` is None."""
+    client = registry.client()
+    if version is not None:
+        client.set_registered_model_alias(registry.model_name, CHALLENGER, str(version))
+    elif alias_version(registry, CHALLENGER) is not None:
+        client.delete_registered_model_alias(registry.model_name, CHALLENGER)
+
+
+def _drops_challenger(record: AuditRecord) -> bool:
+    return record.decision == "rejected" and record.gates.get("action") == "reject"
+
+
 def switch_champion(registry: Registry, version: int, previous: int | None, when: str) -> None:
     """challenger → version, champion → version (the commit point), then the tags."""
+    crashpoint("before_alias_switch")
     client = registry.client()
     client.set_registered_model_alias(registry.model_name, CHALLENGER, str(version))
     client.set_registered_model_alias(registry.model_name, CHAMPION, str(version))
@@ -104,11 +133,14 @@ def switch_champion(registry: Registry, version: int, previous: int | None, when
     settle_tags(registry, version, previous, when)
 
 
-def restore_champion(registry: Registry, attempted: int, previous: int | None) -> None:
-    """Undo an attempt that did not commit: ``previous`` is champion again (or none was)."""
+def restore_champion(
+    registry: Registry, attempted: int, previous: int | None, keep_challenger: bool = False
+) -> None:
+    """Undo an attempt that did not commit: ``previous`` is champion again (or none was); a
+    challenger whose canary promotion failed stays challenger (``keep_challenger``)."""
     client = registry.client()
     if previous is None:
-        if _alias(registry, CHAMPION) == attempted:
+        if alias_version(registry, CHAMPION) == attempted:
             client.delete_registered_model_alias(registry.model_name, CHAMPION)
     else:
         client.set_registered_model_alias(registry.model_name, CHAMPION, str(previous))
@@ -116,8 +148,19 @@ def restore_champion(registry: Registry, attempted: int, previous: int | None) -
         _delete_tag(registry, previous, "archived_at")
     if attempted != previous:
         _delete_tag(registry, attempted, "champion_since")
-        if _alias(registry, CHALLENGER) == attempted:
+        if alias_version(registry, CHALLENGER) == attempted and not keep_challenger:
             client.delete_registered_model_alias(registry.model_name, CHALLENGER)
+
+
+def _undo(registry: Registry, record: AuditRecord) -> None:
+    """Put the aliases back as they were before ``record``'s attempt."""
+    if record.decision in MOVES_CHAMPION:
+        restore_champion(registry, record.version, record.previous_champion,
+                         keep_challenger="canary" in record.gates)  # fmt: skip
+    elif record.decision == MOVES_CHALLENGER:
+        _set_challenger(registry, record.gates.get("replaces_challenger"))
+    elif _drops_challenger(record):
+        _set_challenger(registry, record.version)
 
 
 def execute(registry: Registry, con: duckdb.DuckDBPyConnection, record: AuditRecord) -> None:
@@ -132,10 +175,14 @@ def execute(registry: Registry, con: duckdb.DuckDBPyConnection, record: AuditRec
     try:
         if record.decision in MOVES_CHAMPION:
             switch_champion(registry, record.version, record.previous_champion, when)
+        elif record.decision == MOVES_CHALLENGER:
+            _set_challenger(registry, record.version)
+        elif _drops_challenger(record):
+            _set_challenger(registry, None)
         close_attempt(con, record, "done", datetime.now(UTC))
     except BaseException as err:
-        if record.decision in MOVES_CHAMPION:
-            restore_champion(registry, record.version, record.previous_champion)
+        if record.decision in MOVES_CHAMPION or record.decision == MOVES_CHALLENGER:
+            _undo(registry, record)
         failed = replace(
             record,
             decision="failed",
@@ -167,7 +214,7 @@ def _reconcile(
     close_orphaned_runs(registry.client(), registry.experiment_id())
     written = []
     for record in pending_attempts(con):
-        champion = _alias(registry, CHAMPION)
+        champion = alias_version(registry, CHAMPION)
         note = f"reconciled at {now.isoformat(timespec='seconds')} by run {run_id or '(cli)'}"
         if record.decision in MOVES_CHAMPION and champion == record.version:
             settle_tags(registry, record.version, record.previous_champion,
@@ -180,8 +227,8 @@ def _reconcile(
             )  # fmt: skip
         elif record.decision in MOVES_CHAMPION:
             if champion == record.previous_champion or champion is None:
-                restore_champion(registry, record.version, record.previous_champion)
-                champion = _alias(registry, CHAMPION)
+                _undo(registry, record)
+                champion = alias_version(registry, CHAMPION)
             outcome = replace(
                 record,
                 decision="failed",
@@ -190,7 +237,19 @@ def _reconcile(
                          f"{'v' + str(champion) if champion else 'none'}"],
                 champion_after=champion,
             )  # fmt: skip
+        elif record.decision == MOVES_CHALLENGER:
+            moved = alias_version(registry, CHALLENGER) == record.version
+            outcome = replace(
+                record,
+                decision=record.decision if moved else "failed",
+                reasons=[*record.reasons, f"{note}: " + (
+                    f"the challenger alias had moved to v{record.version}; it stands" if moved
+                    else "the process stopped before the challenger alias moved")],
+                champion_after=champion,
+            )  # fmt: skip
         else:
+            if _drops_challenger(record):  # finishing a person's rejection is always safe
+                _set_challenger(registry, None)
             outcome = replace(
                 record,
                 reasons=[*record.reasons, f"{note}: decision recorded after the process stopped"],
@@ -209,7 +268,7 @@ def _unaudited_champion(
     registry: Registry, con: duckdb.DuckDBPyConnection, run_id: str, now: datetime
 ) -> AuditRecord | None:
     """A champion the audit trail never recorded (its alias moved outside the platform)."""
-    champion = _alias(registry, CHAMPION)
+    champion = alias_version(registry, CHAMPION)
     recorded = last_champion_after(con)
     if champion is None or champion == recorded:
         return None
@@ -317,6 +376,9 @@ def promote_candidate(
         champion_now = int(before.version) if before else None
         lineage = missing_lineage(registry, registry.version(candidate.version))
         decision, reasons, gates = gated_decision(evaluation, champion_now, lineage, policy)
+        if decision == "promoted" and champion_now is not None:
+            decision, reasons, gates = _staged(registry, candidate.version, champion_now,
+                                               reasons, gates)  # fmt: skip
         reasons = [attempt.note, *reasons] if attempt.note else reasons
         record = AuditRecord(
             decided_at=attempt.decided_at, version=candidate.version, decision=decision,
@@ -327,6 +389,18 @@ def promote_candidate(
         )  # fmt: skip
         execute(registry, con, record)
         return record
+
+
+def _staged(
+    registry: Registry, version: int, champion: int, reasons: list[str], gates: dict
+) -> tuple[str, list[str], dict]:
+    """Gates passed while a champion exists: the version becomes challenger and shadows the
+    champion until the canary decides (replacing an earlier challenger, one at a time)."""
+    replaced = current_challenger(registry)
+    staged = [f"gates passed: v{version} shadows champion v{champion} until the canary decides"]
+    if replaced is not None and replaced != version:
+        staged.append(f"replaces challenger v{replaced}, which leaves the shadow")
+    return MOVES_CHALLENGER, [*staged, *reasons], {**gates, "replaces_challenger": replaced}
 
 
 def rejection_alert(record: AuditRecord) -> dict:

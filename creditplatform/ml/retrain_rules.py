@@ -178,3 +178,18 @@ def performance_action(
     if degraded_in_a_row(degraded, month, rules.consecutive_months):
         return PerformanceAction("retrain", [month])
     return PerformanceAction(None, [])
+
+
+def retrain_hold(judged: int | None, champion: int | None, challenger: int | None) -> str | None:
+    """Why a retrain the rules call for is not requested now (None: request it).
+
+    A challenger in shadow is already the answer to what the monitors saw: another retrain
+    would replace it before its canary could decide (and, while a person reviews a held one,
+    it would replace the model under review). A verdict on a champion that is no longer
+    champion (``judged``) says nothing about the model now deciding loans.
+    """
+    if challenger is not None:
+        return f"challenger v{challenger} is in shadow: its canary decides before another retrain"
+    if judged is not None and champion is not None and judged != champion:
+        return f"this month was judged against v{judged}; v{champion} is champion now"
+    return None

@@ -8,14 +8,20 @@ store's own SQL (``serving.applicants``), then scored by the one champion versio
 picked up at its start (``serving.champion``). A bad request is a 422 naming table, row,
 column, rule and value; the body is parsed here rather than by FastAPI so that malformed JSON
 gets the same shape, and the models of ``serving.schemas`` only document it.
+
+While a challenger exists (staged rollout), every scored request is scored again by it on the
+same feature rows, on a thread of its own after the response is built: the response and its
+latency are the champion's; the request log's row gains ``shadow_pd`` and ``shadow_version``.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
+import numpy as np
 import orjson
 import pandas as pd
 from fastapi import FastAPI, Request
@@ -33,7 +39,8 @@ from prometheus_client import (
 )
 
 from creditplatform.features.catalog import FEATURE_SCHEMA_VERSION
-from creditplatform.ml.registry import Registry
+from creditplatform.ml.reason_codes import score_with_reasons
+from creditplatform.ml.registry import CHALLENGER, Registry
 from creditplatform.serving import schemas
 from creditplatform.serving.api_keys import KeyStore, RateLimiter
 from creditplatform.serving.applicants import Problem, Rejected
@@ -50,6 +57,9 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5
 _PD_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0)
 # Paths that never need a key, whatever the settings: liveness, and the API's own description.
 ALWAYS_OPEN = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
+# Shadow passes waiting for the challenger at most; beyond, a request is logged without its
+# shadow PD (counted), so a slow challenger can never grow memory or delay the champion.
+SHADOW_BACKLOG = 256
 
 
 class Metrics:
@@ -89,6 +99,15 @@ class Metrics:
             "creditplatform_model_reloads", "Champion alias checks by outcome", ["outcome"],
             registry=self.registry,
         )  # fmt: skip
+        self.shadow_version = Gauge(
+            "creditplatform_shadow_version", "Challenger version shadow-scoring (0: none)",
+            registry=self.registry,
+        )  # fmt: skip
+        self.shadow = Counter(
+            "creditplatform_shadow_applicants", "Applicants scored by the challenger in shadow, "
+            "by outcome (scored, skipped: backlog full, failed)", ["outcome"],
+            registry=self.registry,
+        )  # fmt: skip
         self.request_log_dropped = Gauge(
             "creditplatform_request_log_dropped", "Scored rows dropped from the request log",
             registry=self.registry,
@@ -122,7 +141,11 @@ def create_app(
     Callers need a key from the data dir's key file (``serving.api_keys``) unless
     ``insecure_local`` (``creditplatform serve --insecure-local``, loopback only).
     """
-    holder = ChampionHolder(registry or Registry.for_settings(settings))
+    registry = registry or Registry.for_settings(settings)
+    holder = ChampionHolder(registry)
+    shadow_holder = ChampionHolder(registry, CHALLENGER)
+    shadow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow")
+    shadow_slots = threading.BoundedSemaphore(SHADOW_BACKLOG)
     metrics = Metrics()
     scorer = Scorer(
         holder,
@@ -137,6 +160,14 @@ def create_app(
     stop = threading.Event()
 
     def reload() -> dict:
+        shadow = shadow_holder.reload()
+        metrics.shadow_version.set(shadow_holder.current.version if shadow_holder.current else 0)
+        if shadow.outcome in ("loaded", "failed"):
+            level = logging.ERROR if shadow.outcome == "failed" else logging.INFO
+            log.log(level, f"challenger reload: {shadow.outcome}", extra={
+                "event": "shadow_reload", "outcome": shadow.outcome,
+                "model_version": shadow.version, "detail": shadow.detail,
+            })  # fmt: skip
         result = holder.reload()
         metrics.reloads.labels(result.outcome).inc()
         metrics.model_version.set(holder.current.version if holder.current else 0)
@@ -163,6 +194,7 @@ def create_app(
         stop.set()
         poller.join()
         batcher.stop()
+        shadow_pool.shutdown(wait=True)
         scorer.features.close()
         if request_log:
             request_log.close()
@@ -196,21 +228,52 @@ def create_app(
             "artifact_sha256": model.artifact_sha256,
         }
 
+    def log_rows(scored: Scored, columns: dict, challenger: ServedModel | None) -> None:
+        """Append to the request log, with the challenger's PDs on the same rows if any."""
+        n = len(scored.features)
+        shadow_pd, shadow_version = pd.array([None] * n, "Float64"), pd.array([None] * n, "Int32")
+        if challenger is not None:
+            try:
+                pds, _ = score_with_reasons(challenger.model, scored.features, {}, 0)
+                shadow_pd = pd.array(np.asarray(pds, dtype=float), "Float64")
+                shadow_version = pd.array([challenger.version] * n, "Int32")
+                metrics.shadow.labels("scored").inc(n)
+            except Exception as err:  # the champion's answer is out already; log and go on
+                metrics.shadow.labels("failed").inc(n)
+                log.error("shadow scoring failed", extra={
+                    "event": "shadow_failed", "model_version": challenger.version,
+                    "error": f"{type(err).__name__}: {err}",
+                })  # fmt: skip
+        request_log.append(scored.features, **columns, shadow_pd=shadow_pd,
+                           shadow_version=shadow_version)  # fmt: skip
+        metrics.request_log_dropped.set(request_log.dropped)
+
+    def shadow_then_log(scored: Scored, columns: dict, challenger: ServedModel) -> None:
+        try:
+            log_rows(scored, columns, challenger)
+        finally:
+            shadow_slots.release()
+
     def record(request_id: str, scored: Scored, rows: list[dict]) -> None:
         metrics.applicants.inc(len(rows))
         for row in rows:
             metrics.pd.observe(row["pd"])
             metrics.decisions.labels(row["decision"]).inc()
-        if request_log:  # the log's own thread builds and writes the rows
-            request_log.append(
-                scored.features,
-                request_id=request_id,
-                received_at=pd.Timestamp.now(tz="UTC"),
-                model_version=scored.model.version,
-                pd=scored.pds,
-                decision=[row["decision"] for row in rows],
-            )
-            metrics.request_log_dropped.set(request_log.dropped)
+        if not request_log:  # shadow PDs go to the request log: without it there is no shadow
+            return
+        columns = {
+            "request_id": request_id, "received_at": pd.Timestamp.now(tz="UTC"),
+            "model_version": scored.model.version, "pd": scored.pds,
+            "decision": [row["decision"] for row in rows],
+        }  # fmt: skip
+        challenger = shadow_holder.current
+        if challenger is None or challenger.version == scored.model.version:
+            log_rows(scored, columns, None)  # the log's own thread builds and writes the rows
+        elif shadow_slots.acquire(blocking=False):
+            shadow_pool.submit(shadow_then_log, scored, columns, challenger)
+        else:
+            metrics.shadow.labels("skipped").inc(len(rows))
+            log_rows(scored, columns, None)
 
     async def handle(request: Request, batch: bool) -> Response:
         request_id = request.state.request_id

@@ -9,6 +9,9 @@ the service polls the alias instead of being told by Dagster: the registry is th
 truth and the service may run anywhere, in any number of replicas, none of which Dagster knows
 of; polling needs no address book, cannot miss a message, and ``POST /admin/reload`` makes it
 immediate when someone wants it to be.
+
+The same holder, on the ``challenger`` alias, keeps the model that shadows the champion (staged
+rollout): verified the same way, dropped when the alias leaves, and never in the response path.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from datetime import UTC, datetime
 
 from creditplatform.features.catalog import FEATURE_SCHEMA_VERSION
 from creditplatform.ml.compiled_model import CompiledModel, verified
+from creditplatform.ml.promotion import current_challenger
 from creditplatform.ml.registry import CHAMPION, Registry, load_explained
 
 
@@ -35,7 +39,8 @@ class ServedModel:
 
 @dataclass(frozen=True)
 class Reload:
-    """What one reload did: ``outcome`` is loaded, unchanged, no_champion or failed."""
+    """What one reload did: ``outcome`` is loaded, unchanged, no_champion, no_challenger or
+    failed."""
 
     outcome: str
     version: int | None
@@ -43,8 +48,9 @@ class Reload:
 
 
 class ChampionHolder:
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, alias: str = CHAMPION) -> None:
         self._registry = registry
+        self.alias = alias
         self._current: ServedModel | None = None
         self._reloading = threading.Lock()
         self.last_error = ""
@@ -54,10 +60,13 @@ class ChampionHolder:
         return self._current
 
     def reload(self) -> Reload:
-        """Re-read the alias; load and verify a new champion before swapping it in."""
+        """Re-read the alias; load and verify a new version before swapping it in."""
         with self._reloading:
             try:
-                champion = self._registry.champion()
+                champion = self._target()
+                if champion is None and self.alias != CHAMPION:
+                    self._current = None  # the challenger was promoted, rejected or replaced
+                    return Reload("no_challenger", None, "no version shadows the champion")
                 if champion is None:
                     return Reload("no_champion", None, "the registry has no champion alias yet")
                 if self._current and self._current.version == int(champion.version):
@@ -72,11 +81,20 @@ class ChampionHolder:
                 compiled = verified(pipeline, reference)
             except Exception as err:  # the old champion keeps serving; the reason is reported
                 self.last_error = f"{type(err).__name__}: {err}"
+                if self.alias != CHAMPION:  # no shadow rather than an older challenger's
+                    self._current = None
                 return Reload("failed", self._current.version if self._current else None,
                               self.last_error)  # fmt: skip
             self._current = ServedModel(
                 int(champion.version), compiled, reference,
-                champion.tags.get("artifact_sha256", ""), schema,
+                champion.tags.get("artifact_sha256", ""), schema, self.alias,
             )  # fmt: skip
             self.last_error = ""
             return Reload("loaded", self._current.version)
+
+    def _target(self):
+        """The registered version the alias names now (None: none)."""
+        if self.alias == CHAMPION:
+            return self._registry.champion()
+        version = current_challenger(self._registry)
+        return None if version is None else self._registry.version(version)

@@ -1,7 +1,8 @@
 """Scored requests appended to ``<data dir>/serving/requests.duckdb`` for monitoring.
 
 Each row is the applicant's feature-store row (the same columns as ``features.feature_store``)
-plus the request id, time, model version, PD and decision, so online traffic can be read like a
+plus the request id, time, model version, PD and decision (and, while a challenger shadows the
+champion, its ``shadow_pd`` and ``shadow_version``), so online traffic can be read like a
 month of the store. Rows are queued by the request as they are and assembled and written by one
 background thread in batches (at most every ``flush_seconds``): a request never waits for the
 file. The file is opened per batch and closed again, so another process (a notebook, a second
@@ -67,6 +68,12 @@ class RequestLog:
             with duckdb.connect(str(self.path)) as con:
                 con.register("new_rows", rows)
                 con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} AS FROM new_rows LIMIT 0")
+                # A file an older service started lacks columns added since (shadow_pd, ...).
+                for name, kind in con.execute(
+                    f"SELECT column_name, column_type FROM (DESCRIBE new_rows) WHERE column_name "
+                    f"NOT IN (SELECT column_name FROM (DESCRIBE {TABLE}))"
+                ).fetchall():
+                    con.execute(f'ALTER TABLE {TABLE} ADD COLUMN "{name}" {kind}')
                 con.execute(f"INSERT INTO {TABLE} BY NAME SELECT * FROM new_rows")
         except duckdb.Error as err:
             self.failed_flushes += 1

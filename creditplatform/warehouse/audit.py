@@ -1,11 +1,13 @@
 """The promotion audit trail and its journal.
 
-``audit.promotions`` has one row per decision, appended, never updated: promoted, rejected,
-rolled_back, failed (an attempt that stopped before its commit point) and reconciled (a
-champion found without an audit row). ``audit.promotion_journal`` has one row per attempt,
-written *before* anything in the registry moves (state ``pending``) and closed in the same
-transaction as its audit row (``done``) or by the reconciler (``reconciled``). A pending row
-is therefore the evidence of an attempt whose process stopped in between.
+``audit.promotions`` has one row per decision, appended, never updated: challenger (gates
+passed; the version shadows the champion), promoted, held (the canary found it moves decisions
+too far; a person decides), rejected, rolled_back, failed (an attempt that stopped before its
+commit point) and reconciled (a champion found without an audit row).
+``audit.promotion_journal`` has one row per attempt, written *before* anything in the registry
+moves (state ``pending``) and closed in the same transaction as its audit row (``done``) or by
+the reconciler (``reconciled``). A pending row is therefore the evidence of an attempt whose
+process stopped in between.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from creditplatform.warehouse.engine import transaction
 
 AUDIT_TABLE = "audit.promotions"
 JOURNAL_TABLE = "audit.promotion_journal"
-DECISIONS = ("promoted", "rejected", "rolled_back", "failed", "reconciled")
+DECISIONS = ("challenger", "promoted", "held", "rejected", "rolled_back", "failed", "reconciled")
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,16 @@ def last_champion_after(con: duckdb.DuckDBPyConnection) -> int | None:
         f"SELECT champion_after FROM {AUDIT_TABLE} ORDER BY decided_at DESC LIMIT 1"
     ).fetchone()
     return row[0] if row else None
+
+
+def decided(con: duckdb.DuckDBPyConnection, version: int, decision: str) -> bool:
+    """Whether ``version`` was ever audited with ``decision`` (e.g. held: alert once)."""
+    ensure_audit(con)
+    found = con.execute(
+        f"SELECT 1 FROM {AUDIT_TABLE} WHERE version = ? AND decision = ? LIMIT 1",
+        [version, decision],
+    ).fetchone()
+    return found is not None
 
 
 def history(con: duckdb.DuckDBPyConnection) -> list[dict]:
