@@ -156,10 +156,23 @@ def test_kill_minus_nine_at_every_commit_point(_isolated_data_dir: Path, monkeyp
     assert probe.alias("champion") == 1
     probe.consistent()
 
-    # 4. Between the champion alias switch and the journal update.
-    kill_at("after_alias_switch", "retrain", tmp=tmp_path)
+    # 4. A second model passing its gates becomes challenger; the month's scores shadow it and
+    # the canary promotes it. Killed after the canary journalled its decision but before the
+    # champion alias moved, the attempt is failed and the challenger stays challenger; killed
+    # between the alias switch and the journal update, the promotion stands.
+    cli("retrain")
+    assert probe.alias("champion") == 1 and probe.alias("challenger") == 2
+    cli("score", "--month", "2024-04")
+    kill_at("before_alias_switch", "rollout", tmp=tmp_path)
+    assert probe.alias("champion") == 1 and probe.pending() == 1
+    report = status()
+    assert report["decisions"][-1]["decision"] == "failed"
+    assert "before the champion alias switch" in report["decisions"][-1]["reasons"][-1]
+    assert report["champion"]["version"] == 1 and report["challenger"]["version"] == 2
+    probe.consistent()
+    kill_at("after_alias_switch", "rollout", tmp=tmp_path)
     assert probe.alias("champion") == 2 and probe.pending() == 1
-    assert [a["version"] for a in probe.audit()] == [1]  # the switch is not audited yet
+    assert [a["decision"] for a in probe.audit()] == ["promoted", "challenger", "failed"]
     report = status()
     assert report["champion"]["version"] == 2
     last = report["decisions"][-1]

@@ -132,10 +132,26 @@ def test_promotion_lifecycle(_isolated_data_dir: Path, monkeypatch: pytest.Monke
     assert evaluation.champion_version == 1  # scored against the champion in the same run
     test = evaluation.metrics["test"]
     assert test["candidate"]["roc_auc"] > test["champion"]["roc_auc"]
-    assert better.output_for_node("registry_promotion")["decision"] == "promoted"
+    # Gates passed with a champion in place: challenger first, shadow-scored on a month, and
+    # the canary judges how differently it decides; it holds v3 (a stronger model moves more
+    # decisions than the limits allow), and a person approves it.
+    assert better.output_for_node("registry_promotion")["decision"] == "challenger"
+    assert platform.champion() == 1
+    assert platform.run("score_job", partition_key="2024-04").success
+    rollout = platform.run("rollout_job")
+    assert rollout.success
+    canary = rollout.asset_materializations_for_node("champion_rollout")[0].metadata
+    assert (canary["status"].value, canary["shadow_applicants"].value) == ("held", 8000)
+    approve = platform.run(
+        "manual_promotion_job",
+        run_config={"ops": {"set_champion": {"config": {
+            "action": "promote", "version": 3, "reason": "canary figures reviewed: approved"}}}},
+    )  # fmt: skip
+    assert approve.success
     assert platform.champion() == 3
     assert platform.registry.version(1).tags.get("archived") == "true"
-    assert [a["decision"] for a in platform.audit()] == ["promoted", "rejected", "promoted"]
+    assert [a["decision"] for a in platform.audit()] == [
+        "promoted", "rejected", "challenger", "held", "promoted"]  # fmt: skip
 
     # 4. Manual rollback to v1, with its reason in the audit trail.
     rollback = platform.run(
@@ -148,7 +164,7 @@ def test_promotion_lifecycle(_isolated_data_dir: Path, monkeypatch: pytest.Monke
     last = platform.audit()[-1]
     assert (last["decision"], last["version"], last["previous_champion"]) == ("rolled_back", 1, 3)
     assert json.loads(last["reasons"]) == ["v3 mis-scores a new product"]
-    assert len(platform.audit()) == 4
+    assert len(platform.audit()) == 6
 
     # 5. Training again on the same data gives the same data hash and the same metrics.
     retrain_without_promotion = ("training_splits", "candidate_model", "evaluation_report")

@@ -136,7 +136,10 @@ def test_closed_loop_on_postgres_and_ducklake(production: Settings):
         production, "SELECT decision, trigger FROM audit.promotions ORDER BY decided_at"
     )
     assert decisions[0] == ("promoted", "staleness")
-    assert ("promoted", "drift") in decisions
+    # The drift retrain passes its gates as challenger; a month later its canary promotes it
+    # (or holds it and the demo's risk officer approves it by hand).
+    staged = decisions.index(("challenger", "drift"))
+    assert "promoted" in [decision for decision, _ in decisions[staged + 1 :]]
     months = _counts(
         production,
         "SELECT (SELECT count(DISTINCT month) FROM scores.batch_scores), "

@@ -24,7 +24,6 @@ from creditplatform import clock
 from creditplatform.alerts import send_alert
 from creditplatform.features.quality import QualityLimits
 from creditplatform.files import write_atomically
-from creditplatform.ml.canary import CanaryLimits
 from creditplatform.ml.gates import GatePolicy
 from creditplatform.ml.policies import MetricPolicy, SplitPolicy
 from creditplatform.ml.records import decode_record, encode_record
@@ -33,6 +32,7 @@ from creditplatform.settings import Settings
 from creditplatform.warehouse.engine import WarehouseLocation, as_writer
 
 if TYPE_CHECKING:
+    from creditplatform.ml.canary import CanaryLimits
     from creditplatform.ml.registry import Registry
 
 # The one pool every step that opens the warehouse or moves the champion alias declares;
@@ -129,6 +129,8 @@ class RolloutPolicy(FromSettings):
     policy_threshold: float
 
     def canary_limits(self) -> CanaryLimits:
+        from creditplatform.ml.canary import CanaryLimits  # its statistics import scipy
+
         return CanaryLimits.of(self)
 
 
