@@ -91,6 +91,8 @@ bench: venv
 	$(VENV)/bin/python -m benchmarks.drift_speed --applications-per-month 25000
 	$(VENV)/bin/python -m benchmarks.ingest_speed --applications-per-month 25626 --months-before 6
 	$(VENV)/bin/python -m benchmarks.serving --applications-per-month 3000 --baseline $(SERVING_BASELINE)
+	$(VENV)/bin/python -m benchmarks.serving --applications-per-month 3000 --shadow --rounds 2 \
+	  --name serving_shadow
 	$(VENV)/bin/python -m benchmarks.feature_forms --applications-per-month 25626
 	$(VENV)/bin/python -m benchmarks.concurrency --months 4 --applications-per-month 25626
 	$(VENV)/bin/python -m benchmarks.summary

@@ -14,7 +14,13 @@ alike; each figure is reported for both with the ratio B/A. The run first checks
 answer alike: the same PDs and reason codes for the same applicants, alone and in a batch,
 and the same 422 body for every bad request of ``creditplatform_tests.bad_requests``.
 
-    python -m benchmarks.serving [--applications-per-month 3000] [--baseline REF] [--name serving]
+With ``--shadow`` the same run also starts this code's service on a copy of the data dir
+where a challenger exists (a second model that passed its gates), so every request is also
+scored by it off the response path: arm S, measured in turns with A, and the cost of the
+shadow reported as S/A.
+
+    python -m benchmarks.serving [--applications-per-month 3000] [--baseline REF] [--shadow]
+        [--name serving]
 """
 
 from __future__ import annotations
@@ -315,6 +321,29 @@ COMPARED = (
 )  # fmt: skip
 
 
+def _with_challenger(env: dict, root: Path) -> dict:
+    """A copy of the platform in ``env`` where a second model is challenger (shadowing v1)."""
+    data = root / "data_shadow"
+    shutil.copytree(env["CREDITPLATFORM_DATA_DIR"], data)
+    shadow = {
+        **env,
+        "CREDITPLATFORM_DATA_DIR": str(data),
+        "CREDITPLATFORM_DAGSTER_STORAGE": str(data / "dagster"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{data / 'mlflow' / 'mlflow.db'}",
+        # The small benchmark months hold fewer defaults than a real decision needs; the
+        # challenger only has to exist for the service to shadow it.
+        "CREDITPLATFORM_GATE_MIN_DEFAULTS": "2",
+    }
+    _cli(shadow, "retrain")
+    status = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "creditplatform"), "status", "--json"],
+        env=shadow, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    if json.loads(status.stdout)["challenger"] is None:
+        raise SystemExit("serving benchmark: the shadow arm's retrain made no challenger")
+    return shadow
+
+
 def run(
     applications: int,
     requests: int,
@@ -322,6 +351,7 @@ def run(
     batch_size: int,
     baseline: str | None,
     rounds: int,
+    shadow: bool = False,
 ) -> dict:
     from creditplatform.serving.examples import landing_requests
 
@@ -358,6 +388,8 @@ def run(
                 ports = {arm: s.port for arm, s in services.items()}
                 compared = {"ref": baseline, "commit": commit,
                             "differences": differences(ports, applicants, headers)}  # fmt: skip
+            if shadow:
+                services["S"] = Service(_with_challenger(env, Path(tmp)), None)
             ports = {arm: s.port for arm, s in services.items()}
             for port in ports.values():  # warm-up: threads, connections, prepared statements
                 load(port, bodies, 8, 40, seconds, headers)
@@ -394,6 +426,13 @@ def run(
             "baseline_runs": found["B"]["runs"],
             "ratio_b_over_a": {k: round(found["B"][k] / found["A"][k], 2) for k in COMPARED},
             "package_paths": {"A": services_code["A"], "B": services_code["B"]},
+            "rounds": rounds,
+        }
+    if shadow:
+        serving["with_shadow"] = {
+            "figures": {k: found["S"][k] for k in COMPARED},
+            "runs": found["S"]["runs"],
+            "ratio_s_over_a": {k: round(found["S"][k] / found["A"][k], 2) for k in COMPARED},
             "rounds": rounds,
         }
     return {"serving": serving}
@@ -442,6 +481,21 @@ def markdown(result: dict) -> str:
             "A and B answer alike (PDs, reason codes, 422 bodies): "
             + ("yes" if not versus["differences"] else "NO: " + "; ".join(versus["differences"])),
         ]
+    shadowed = serving.get("with_shadow")
+    if shadowed:
+        lines += [
+            "",
+            "## The cost of shadow scoring: the same service with a challenger (S), measured "
+            f"in turns with A ({shadowed['rounds']} rounds)",
+            "",
+            "| figure | no challenger (A) | challenger shadowing (S) | S/A |",
+            "|---|---|---|---|",
+            *(
+                f"| {k} | {serving[k]} | {shadowed['figures'][k]} | "
+                f"{shadowed['ratio_s_over_a'][k]} |"
+                for k in COMPARED
+            ),
+        ]
     return "\n".join(lines)
 
 
@@ -454,9 +508,14 @@ def main() -> None:
     parser.add_argument("--name", default="serving")
     parser.add_argument("--baseline", help="a commit to measure against (A/B, same data)")
     parser.add_argument("--rounds", type=int, default=4, help="A/B turns per figure")
+    parser.add_argument(
+        "--shadow",
+        action="store_true",
+        help="also measure the service with a challenger shadowing (arm S)",
+    )
     args = parser.parse_args()
     result = run(args.applications_per_month, args.requests, args.seconds, args.batch_size,
-                 args.baseline, args.rounds)  # fmt: skip
+                 args.baseline, args.rounds, args.shadow)  # fmt: skip
     text = markdown(result)
     write_results(args.name, result, text)
     print(text)

@@ -289,24 +289,28 @@ def _month_facts(settings, registry, month: str, seen: int) -> tuple[float | Non
     return psi, decisions, describe_episode(episode)
 
 
-def _approve_held(settings, runner, seen: int) -> list[str]:
+def _approve_held(settings, runner, registry) -> list[str]:
     """The demo's risk officer: a challenger the canary held is reviewed and approved by hand
     (``creditplatform promote --version N --reason …``), the way a person closes the hold."""
+    from creditplatform.ml.promotion import current_challenger
     from creditplatform.status import warehouse_facts
 
+    challenger = current_challenger(registry)
+    if challenger is None:
+        return []
     with settings.warehouse.connect(read_only=True) as con:
-        held = [d for d in warehouse_facts(con)[0][seen:] if d["decision"] == "held"]
-    runs = []
-    for decision in held:
-        version = decision["version"]
-        reason = (f"demo risk officer: reviewed the canary figures of v{version} "
-                  f"({'; '.join(json.loads(decision['reasons'])[1:])}); the shift follows the "
-                  "drift the monitors reported; approved")  # fmt: skip
-        config = {"action": "promote", "version": version, "reason": reason}
-        runner.run("manual_promotion_job", f"approve held v{version}",
-                   run_config={"ops": {"set_champion": {"config": config}}})  # fmt: skip
-        runs.append(f"approve v{version}")
-    return runs
+        held = [d for d in warehouse_facts(con)[0]
+                if (d["version"], d["decision"]) == (challenger, "held")]  # fmt: skip
+    if not held:
+        return []
+    figures = "; ".join(json.loads(held[-1]["reasons"])[1:])
+    reason = (f"demo risk officer: reviewed the canary figures of v{challenger} ({figures}); "
+              "the shift follows the drift the monitors reported; approved")  # fmt: skip
+    config = {"action": "promote", "version": challenger, "reason": reason}
+    label = f"approve held v{challenger}"
+    runner.run("manual_promotion_job", label,
+               run_config={"ops": {"set_champion": {"config": config}}})  # fmt: skip
+    return [label]
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -351,6 +355,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings, runner = _runner()
     registry = runner.defs.resources["mlflow_tracking"].registry()
     loop = ClosedLoop(runner, settings)
+    # A held challenger is approved as soon as the canary holds it, before the monitors tick.
+    loop.after_canary = lambda: _approve_held(settings, runner, registry)
     timeline, decisions_seen = [], 0
     for index, month in enumerate(months, start=1):
         today = clock.due_date(month, settings.raw_due_day)
@@ -358,7 +364,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _say(f"[{index}/{len(months)}] {month} lands (clock: {today.date().isoformat()})")
         land_month(incoming / "landing", settings.landing_dir, month)
         runs = loop.month()
-        runs += _approve_held(settings, runner, decisions_seen)
         psi, decisions, why = _month_facts(settings, registry, month, decisions_seen)
         skipped = loop.skips.get("drift_retrain_sensor", "")
         if why and not decisions and f"{month}: " in skipped:

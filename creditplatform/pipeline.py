@@ -113,6 +113,9 @@ class ClosedLoop:
         self.runner, self.settings = runner, settings
         self.state = InstanceSensorState(runner.instance, runner.defs, WORKSPACE)
         self.skips: dict[str, str] = {}  # each sensor's latest skip reason, for the timeline
+        # What a person does right after the canary (the demo approves a held challenger); the
+        # labels of the runs it made.
+        self.after_canary: Callable[[], list[str]] = list
 
     def _tick(self, name: str) -> list[dg.RunRequest]:
         sensor = self.runner.defs.resolve_sensor_def(name)
@@ -170,6 +173,7 @@ class ClosedLoop:
         runs = self._execute("landing_sensor", self._tick("landing_sensor"), "ingest_job")
         runs += self._automation()
         runs += self._execute("canary_sensor", self._tick("canary_sensor"), "rollout_job")
+        runs += self.after_canary()
         for sensor in ("staleness_sensor", "drift_retrain_sensor"):
             retrained = self._execute(sensor, self._tick(sensor), "retrain_job")
             runs += retrained

@@ -114,7 +114,8 @@ def test_income_shift_adapts_and_the_daemon_after_the_demo_launches_nothing(tmp_
     instance, ticks every sensor and finds nothing to do: the demo kept sensor cursors, run keys
     and the automation cursor in the instance."""
     data = tmp_path / "data"
-    result = run_demo(data, "income_shift", months=12)
+    # 13 months: drift from the 9th, and the drift-trained model shadows a month before it decides.
+    result = run_demo(data, "income_shift", months=13)
     assert result.returncode == 0, result.stderr[-3000:]
     first_drifted = json.loads((data / "truth" / "drift_scenario.json").read_text())["drift_from"]
     with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:

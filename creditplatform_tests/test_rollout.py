@@ -16,9 +16,11 @@ import pytest
 
 from creditplatform.cli import main
 from creditplatform.definitions import build_definitions
-from creditplatform.ml.canary import CanaryLimits, compare
+from creditplatform.ml.canary import CanaryLimits, compare, grade_psi, grade_shares
+from creditplatform.ml.drift import psi_from_shares
 from creditplatform.ml.promotion import alias_version, current_challenger
 from creditplatform.ml.registry import CHAMPION, Registry, logged_model_dir
+from creditplatform.ml.retrain_rules import retrain_hold
 from creditplatform.serving.app import create_app
 from creditplatform.serving.examples import landing_requests
 from creditplatform.settings import load_settings
@@ -85,6 +87,20 @@ def test_exactly_at_a_limit_is_within():
     assert mean_pd.lo == mean_pd.hi == 0.0625 and mean_pd.within
 
 
+def test_psi_is_over_pd_grades_so_isotonic_steps_moving_by_a_hair_do_not_count():
+    """Calibrated PDs are steps: with hard bins a step moving by 1e-6 between two models would
+    carry a tenth of the applicants across an edge; shared between neighbouring grades it moves
+    next to nothing, while a real move of mass from one grade to the next is measured."""
+    steps = np.repeat([0.012, 0.027, 0.045, 0.09, 0.14, 0.26], [300, 250, 200, 150, 70, 30])
+    assert grade_psi(steps, steps) == 0.0
+    assert grade_psi(steps, steps + 1e-6) < 1e-6
+    on_grades = np.repeat([0.01, 0.02, 0.05], [500, 300, 200])  # exactly on grade centres
+    assert grade_shares(on_grades)[[0, 1, 2]] == pytest.approx([0.5, 0.3, 0.2])
+    moved = np.repeat([0.01, 0.02, 0.10], [500, 300, 200])  # the 5% grade moves up one grade
+    expected = psi_from_shares(grade_shares(on_grades), grade_shares(moved))
+    assert grade_psi(on_grades, moved) == pytest.approx(expected) and expected > 1.0
+
+
 def test_too_few_applicants_wait_unless_a_whole_month_is_in():
     pds = _pds(300)
     assert compare(pds, pds, LIMITS, (1, 2), ["m"], whole_month=False).verdict == "waiting"
@@ -92,6 +108,13 @@ def test_too_few_applicants_wait_unless_a_whole_month_is_in():
     assert compare(pds[:1], pds[:1], LIMITS, (1, 2), ["m"], whole_month=True).verdict == "waiting"
     with pytest.raises(ValueError, match="paired"):
         compare(pds, pds[:10], LIMITS, (1, 2), ["m"], whole_month=True)
+
+
+def test_one_candidate_at_a_time():
+    assert retrain_hold(None) is None
+    assert "challenger v4 is in shadow" in retrain_hold(4)
+    assert "already requested (drift, 2024-10)" in retrain_hold(None, "drift, 2024-10")
+    assert "challenger v4" in retrain_hold(4, "drift, 2024-10")  # the shadow is the reason
 
 
 # --- on the platform --------------------------------------------------------------------------

@@ -76,7 +76,12 @@ def _review(month: str, version: int, months: list[str]) -> dg.RunRequest:
 
 
 def _performance(
-    record: dg.EventLogRecord, cursor: dict, rules: DriftRules, alerts: Alerts, hold: str | None
+    record: dg.EventLogRecord,
+    cursor: dict,
+    rules: DriftRules,
+    alerts: Alerts,
+    hold: str | None,
+    requested: list[str],
 ):
     """The performance rule on one drift report: the month's degraded verdict counted against
     the same champion's earlier months; an alert for a degraded month; a retrain when
@@ -106,6 +111,7 @@ def _performance(
         return [_review(month, version, action.months)]
     if action.kind == "retrain" and hold is None:
         retrained[str(version)] = month
+        requested.append(f"performance, {month}")
         return [_request("performance", f"performance:{month}:v{version}", month)]
     return []
 
@@ -115,16 +121,17 @@ def _judge_report(
     cursor: dict,
     rules: DriftRules,
     alerts: Alerts,
-    aliases: tuple[int | None, int | None],
+    challenger: int | None,
+    requested: list[str],
 ):
     """Run requests for one drift report (drift, performance), or the reason for none;
-    ``aliases`` are the champion and the challenger now."""
+    ``challenger`` is the version in shadow now (None: none), ``requested`` the retrains this
+    tick asked for so far (appended to)."""
     month, metadata = record.asset_materialization.partition, record.asset_materialization.metadata
     if _value(metadata, "max_psi") is None:
         return [], f"{month}: no champion to compare with"
     requests, skipped = [], None
-    judged = _value(metadata, "champion_version")
-    hold = retrain_hold(None if judged is None else int(judged), *aliases)
+    hold = retrain_hold(challenger, next(iter(requested), None))
     evidence = _evidence(record, cursor.get("last_drift_retrain_ts"))
     conditions = evaluate(evidence, rules.retrain_rules())
     if should_retrain(conditions) and hold:
@@ -132,9 +139,11 @@ def _judge_report(
     elif should_retrain(conditions):
         cursor["last_drift_retrain_ts"] = _as_of(record)
         requests.append(_request("drift", f"drift:{month}:{record.storage_id}", month))
+        requested.append(f"drift, {month}")
     else:
         skipped = f"{month}: {skip_reason(conditions)}"
-    return requests + _performance(record, cursor, rules, alerts, hold), skipped
+    hold = retrain_hold(challenger, next(iter(requested), None))
+    return requests + _performance(record, cursor, rules, alerts, hold, requested), skipped
 
 
 @dg.sensor(
@@ -152,21 +161,19 @@ def drift_retrain_sensor(
     alerts: Alerts,
     mlflow_tracking: MlflowResource,
 ):
-    from creditplatform.ml.promotion import alias_version, current_challenger
-    from creditplatform.ml.registry import CHAMPION
+    from creditplatform.ml.promotion import current_challenger
 
-    registry = mlflow_tracking.registry()
-    aliases = (alias_version(registry, CHAMPION), current_challenger(registry))
+    challenger = current_challenger(mlflow_tracking.registry())
     cursor = json.loads(context.cursor) if context.cursor else {}
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=DRIFT_REPORT, after_storage_id=cursor.get("after")),
         limit=200,
         ascending=True,
     ).records
-    requests, skips = [], []
+    requests, skips, requested = [], [], []
     for record in records:
         cursor["after"] = record.storage_id
-        found, skipped = _judge_report(record, cursor, drift_rules, alerts, aliases)
+        found, skipped = _judge_report(record, cursor, drift_rules, alerts, challenger, requested)
         requests += found
         skips += [skipped] if skipped else []
     context.update_cursor(json.dumps(cursor))

@@ -180,16 +180,16 @@ def performance_action(
     return PerformanceAction(None, [])
 
 
-def retrain_hold(judged: int | None, champion: int | None, challenger: int | None) -> str | None:
+def retrain_hold(challenger: int | None, requested: str | None = None) -> str | None:
     """Why a retrain the rules call for is not requested now (None: request it).
 
-    A challenger in shadow is already the answer to what the monitors saw: another retrain
-    would replace it before its canary could decide (and, while a person reviews a held one,
-    it would replace the model under review). A verdict on a champion that is no longer
-    champion (``judged``) says nothing about the model now deciding loans.
+    One candidate at a time. A challenger in shadow is already the answer to what the monitors
+    saw: another retrain would replace it before its canary could decide (and, while a person
+    reviews a held one, it would replace the model under review). Nor does a second report
+    judged in the same pass ask again once a retrain is requested (``requested``: which).
     """
     if challenger is not None:
         return f"challenger v{challenger} is in shadow: its canary decides before another retrain"
-    if judged is not None and champion is not None and judged != champion:
-        return f"this month was judged against v{judged}; v{champion} is champion now"
+    if requested is not None:
+        return f"a retrain was already requested ({requested}): one candidate at a time"
     return None
