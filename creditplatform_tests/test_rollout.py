@@ -16,11 +16,13 @@ import pytest
 
 from creditplatform.cli import main
 from creditplatform.definitions import build_definitions
+from creditplatform.ml.batch_scoring import ensure_shadow
 from creditplatform.ml.canary import CanaryLimits, compare, grade_psi, grade_shares
 from creditplatform.ml.drift import psi_from_shares
 from creditplatform.ml.promotion import alias_version, current_challenger
 from creditplatform.ml.registry import CHAMPION, Registry, logged_model_dir
 from creditplatform.ml.retrain_rules import retrain_hold
+from creditplatform.ml.rollout import shadow_pairs
 from creditplatform.serving.app import create_app
 from creditplatform.serving.examples import landing_requests
 from creditplatform.settings import load_settings
@@ -115,6 +117,23 @@ def test_one_candidate_at_a_time():
     assert "challenger v4 is in shadow" in retrain_hold(4)
     assert "already requested (drift, 2024-10)" in retrain_hold(None, "drift, 2024-10")
     assert "challenger v4" in retrain_hold(4, "drift, 2024-10")  # the shadow is the reason
+
+
+def test_no_shadow_evidence_before_any_month_is_scored():
+    with duckdb.connect() as con:
+        pairs, whole = shadow_pairs(con, 1, 2)
+        assert (len(pairs), whole) == (0, False)
+        ensure_shadow(con)
+        con.execute("CREATE TABLE scores.batch_scores (month VARCHAR, SK_ID_CURR BIGINT, "
+                    "pd DOUBLE, model_version INTEGER, scored_at TIMESTAMPTZ)")  # fmt: skip
+        con.execute("INSERT INTO scores.batch_scores VALUES ('m', 1, 0.1, 1, now()), "
+                    "('m', 2, 0.2, 1, now())")  # fmt: skip
+        con.execute("INSERT INTO scores.shadow_scores VALUES ('m', 1, 0.15, 2, now())")
+        pairs, whole = shadow_pairs(con, 1, 2)
+        assert pairs[["champion_pd", "challenger_pd"]].values.tolist() == [[0.1, 0.15]]
+        assert not whole  # one of the month's two applicants: not a whole month
+        con.execute("INSERT INTO scores.shadow_scores VALUES ('m', 2, 0.25, 2, now())")
+        assert shadow_pairs(con, 1, 2)[1]
 
 
 # --- on the platform --------------------------------------------------------------------------

@@ -27,9 +27,8 @@ from creditplatform.features.store import STORE, NoFeatures
 from creditplatform.ml.model import predict_pd
 from creditplatform.ml.promotion import current_challenger, reconcile_promotions
 from creditplatform.ml.registry import Registry, load_champion, load_verified
-from creditplatform.ml.rollout import SHADOW, ensure_shadow
 from creditplatform.warehouse.engine import transaction
-from creditplatform.warehouse.month_data import SCORES
+from creditplatform.warehouse.month_data import SCORES, SHADOW_SCORES
 
 
 @dataclass(frozen=True)
@@ -84,7 +83,7 @@ def score_months(
     shadow = _shadow_scores(registry, frame, warn)
     if shadow is not None:
         _replace_months(con, scores.assign(pd=shadow[1], model_version=shadow[0]), months,
-                        SHADOW, f" AND model_version = {shadow[0]}")  # fmt: skip
+                        SHADOW_SCORES, f" AND model_version = {shadow[0]}")  # fmt: skip
     per_month = scores.groupby("month", sort=True)["pd"].agg(rows="size", mean_pd="mean")
     return ScoredMonths(
         rows=len(scores),
@@ -120,6 +119,14 @@ def ensure_scores(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {SCORES} (month VARCHAR, SK_ID_CURR BIGINT, pd DOUBLE, "
         "model_version INTEGER, scored_at TIMESTAMPTZ)"
+    )
+
+
+def ensure_shadow(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE SCHEMA IF NOT EXISTS scores")
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {SHADOW_SCORES} (month VARCHAR, SK_ID_CURR BIGINT, "
+        "pd DOUBLE, model_version INTEGER, scored_at TIMESTAMPTZ)"
     )
 
 

@@ -181,8 +181,7 @@ def execute(registry: Registry, con: duckdb.DuckDBPyConnection, record: AuditRec
             _set_challenger(registry, None)
         close_attempt(con, record, "done", datetime.now(UTC))
     except BaseException as err:
-        if record.decision in MOVES_CHAMPION or record.decision == MOVES_CHALLENGER:
-            _undo(registry, record)
+        _undo(registry, record)
         failed = replace(
             record,
             decision="failed",

@@ -29,35 +29,30 @@ from creditplatform.ml.promotion import (
 )
 from creditplatform.ml.registry import CHAMPION, Registry
 from creditplatform.warehouse.audit import AuditRecord, decided
-from creditplatform.warehouse.month_data import SCORES
-
-SHADOW = "scores.shadow_scores"
-
-
-def ensure_shadow(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("CREATE SCHEMA IF NOT EXISTS scores")
-    con.execute(
-        f"CREATE TABLE IF NOT EXISTS {SHADOW} (month VARCHAR, SK_ID_CURR BIGINT, pd DOUBLE, "
-        "model_version INTEGER, scored_at TIMESTAMPTZ)"
-    )
+from creditplatform.warehouse.ingest import warehouse_tables
+from creditplatform.warehouse.month_data import SCORES, SHADOW_SCORES
 
 
 def shadow_pairs(
     con: duckdb.DuckDBPyConnection, champion: int, challenger: int
 ) -> tuple[pd.DataFrame, bool]:
     """Both models' PDs for every applicant scored by both (month, SK_ID_CURR, champion_pd,
-    challenger_pd), and whether a whole month of the champion's scores is paired."""
-    ensure_shadow(con)
+    challenger_pd), and whether a whole month of the champion's scores is paired (none while
+    no month has been scored yet)."""
+    if not {SCORES, SHADOW_SCORES} <= warehouse_tables(con):
+        empty = pd.DataFrame({"month": [], "SK_ID_CURR": [], "champion_pd": [],
+                              "challenger_pd": []})  # fmt: skip
+        return empty, False
     pairs = con.execute(
         f"SELECT s.month, s.SK_ID_CURR, b.pd AS champion_pd, s.pd AS challenger_pd "
-        f"FROM {SHADOW} s JOIN {SCORES} b USING (month, SK_ID_CURR) "
+        f"FROM {SHADOW_SCORES} s JOIN {SCORES} b USING (month, SK_ID_CURR) "
         "WHERE s.model_version = ? AND b.model_version = ? ORDER BY s.month, s.SK_ID_CURR",
         [challenger, champion],
     ).df()
     whole = con.execute(
         f"SELECT count(*) FROM (SELECT month, count(*) AS n FROM {SCORES} "
         "WHERE model_version = ? GROUP BY month) b JOIN (SELECT month, count(*) AS n FROM "
-        f"{SHADOW} WHERE model_version = ? GROUP BY month) s USING (month) WHERE s.n >= b.n",
+        f"{SHADOW_SCORES} WHERE model_version = ? GROUP BY month) s USING (month) WHERE s.n >= b.n",
         [champion, challenger],
     ).fetchone()[0]
     return pairs, whole > 0

@@ -2,10 +2,11 @@
 take all of it away with its old raw rows.
 
 A month re-delivered with fewer applicants must not leave the removed applicants' features,
-scores or drift numbers behind: the publish transaction that replaces the raw month deletes
-the month from each of these tables, and the month's drift page goes with it. What follows the
-ingest (the feature store in the same run, scores and drift by automation) rebuilds them from
-the new raw rows, so every downstream table equals a fresh ingest of the new files.
+scores (a challenger's shadow scores too) or drift numbers behind: the publish transaction that
+replaces the raw month deletes the month from each of these tables, and the month's drift page
+goes with it. What follows the ingest (the feature store in the same run, scores and drift by
+automation) rebuilds them from the new raw rows, so every downstream table equals a fresh
+ingest of the new files.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import duckdb
 from creditplatform.features.store import ARCHIVE_PREFIX, STORE
 
 SCORES = "scores.batch_scores"
+SHADOW_SCORES = "scores.shadow_scores"  # a challenger's PDs beside the champion's (rollout)
 DRIFT_TABLE = "monitoring.drift"
-DOWNSTREAM_TABLES = (STORE, SCORES, DRIFT_TABLE)
+DOWNSTREAM_TABLES = (STORE, SCORES, SHADOW_SCORES, DRIFT_TABLE)
 
 
 def forget_downstream(con: duckdb.DuckDBPyConnection, month: str, present: set[str]) -> int:

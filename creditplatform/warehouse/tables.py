@@ -11,7 +11,7 @@ from __future__ import annotations
 import duckdb
 
 from creditplatform.features.store import ensure_store
-from creditplatform.ml.batch_scoring import ensure_scores
+from creditplatform.ml.batch_scoring import ensure_scores, ensure_shadow
 from creditplatform.ml.training_data import ensure_splits
 from creditplatform.warehouse.audit import ensure_audit
 from creditplatform.warehouse.ingest import ensure_raw_tables
@@ -25,5 +25,6 @@ def prepare(con: duckdb.DuckDBPyConnection) -> None:
     ensure_store(con)
     ensure_splits(con)
     ensure_scores(con)
+    ensure_shadow(con)
     ensure_monitoring(con)
     ensure_audit(con)
