@@ -75,7 +75,7 @@ def test_the_code_server_role_serves_and_the_healthcheck_sees_it(tmp_path):
     finally:
         server.terminate()
         try:  # Dagster's code server shuts its gRPC child down gracefully, slowly when loaded
-            server.wait(timeout=120)
+            server.wait(timeout=60)
         except subprocess.TimeoutExpired:  # what a container runtime does after its grace period
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
