@@ -72,15 +72,29 @@ def build_platform(root: Path, applications: int) -> dict:
         land_month(source / "landing", data / "landing", month)
     _cli(env, "ingest")
     _cli(env, "retrain")
-    status = subprocess.run(
-        [str(REPO / ".venv" / "bin" / "creditplatform"), "status", "--json"],
-        env=env, check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    if json.loads(status.stdout)["champion"] is None:
+    if _status(env)["champion"] is None:
         # The gates may reject a model trained on little data; serving speed does not depend
         # on which model it is, so the benchmark makes v1 champion by hand (audited).
         _cli(env, "promote", "--version", "1", "--reason", "serving benchmark")
     return env
+
+
+def _status(env: dict) -> dict:
+    done = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "creditplatform"), "status", "--json"],
+        env=env, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return json.loads(done.stdout)
+
+
+def _env_at(env: dict, data: Path) -> dict:
+    """``env`` pointed at another data dir (its Dagster storage and MLflow store with it)."""
+    return {
+        **env,
+        "CREDITPLATFORM_DATA_DIR": str(data),
+        "CREDITPLATFORM_DAGSTER_STORAGE": str(data / "dagster"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{data / 'mlflow' / 'mlflow.db'}",
+    }
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -325,21 +339,11 @@ def _with_challenger(env: dict, root: Path) -> dict:
     """A copy of the platform in ``env`` where a second model is challenger (shadowing v1)."""
     data = root / "data_shadow"
     shutil.copytree(env["CREDITPLATFORM_DATA_DIR"], data)
-    shadow = {
-        **env,
-        "CREDITPLATFORM_DATA_DIR": str(data),
-        "CREDITPLATFORM_DAGSTER_STORAGE": str(data / "dagster"),
-        "MLFLOW_TRACKING_URI": f"sqlite:///{data / 'mlflow' / 'mlflow.db'}",
-        # The small benchmark months hold fewer defaults than a real decision needs; the
-        # challenger only has to exist for the service to shadow it.
-        "CREDITPLATFORM_GATE_MIN_DEFAULTS": "2",
-    }
+    # The small benchmark months hold fewer defaults than a real decision needs; the
+    # challenger only has to exist for the service to shadow it.
+    shadow = {**_env_at(env, data), "CREDITPLATFORM_GATE_MIN_DEFAULTS": "2"}
     _cli(shadow, "retrain")
-    status = subprocess.run(
-        [str(REPO / ".venv" / "bin" / "creditplatform"), "status", "--json"],
-        env=shadow, check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    if json.loads(status.stdout)["challenger"] is None:
+    if _status(shadow)["challenger"] is None:
         raise SystemExit("serving benchmark: the shadow arm's retrain made no challenger")
     return shadow
 
@@ -377,12 +381,7 @@ def run(
             if baseline:
                 code, commit = _baseline(Path(tmp) / "baseline", baseline)
                 data_b = Path(tmp) / "data_b"
-                env_b = {
-                    **env,
-                    "CREDITPLATFORM_DATA_DIR": str(data_b),
-                    "CREDITPLATFORM_DAGSTER_STORAGE": str(data_b / "dagster"),
-                    "MLFLOW_TRACKING_URI": f"sqlite:///{data_b / 'mlflow' / 'mlflow.db'}",
-                }
+                env_b = _env_at(env, data_b)
                 shutil.copytree(data, data_b)
                 services["B"] = Service(env_b, code)
                 ports = {arm: s.port for arm, s in services.items()}
