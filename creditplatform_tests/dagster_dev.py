@@ -19,6 +19,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from dagster._core.remote_origin import RemoteInstigatorOrigin
+
+from creditplatform.sensor_state import InstanceSensorState
 from creditplatform.settings import REPO_ROOT
 
 
@@ -37,6 +40,14 @@ def wait_for(url: str, seconds: float) -> None:
         except OSError:
             time.sleep(1)
     raise TimeoutError(f"{url} did not answer within {seconds:.0f}s")
+
+
+def ticks_since(state: InstanceSensorState, name: str, timestamp: float) -> list:
+    """The daemon's ticks of sensor ``name`` from ``timestamp`` on (under the workspace's
+    selector, the one ``dagster dev`` uses)."""
+    origin = RemoteInstigatorOrigin(state.repository, name)
+    ticks = state.instance.get_ticks(origin.get_id(), origin.get_selector().get_id(), limit=50)
+    return [tick for tick in ticks if tick.timestamp >= timestamp]
 
 
 @contextmanager

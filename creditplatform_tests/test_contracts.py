@@ -13,9 +13,15 @@ import pandas as pd
 import pandera.pandas as pa
 import pytest
 
-from creditplatform.contracts.schemas import schema_for
+from creditplatform.contracts.schemas import (
+    PLAUSIBLE_MARGIN,
+    SAMPLE_MAX,
+    plausible_bound,
+    schema_for,
+)
 from creditplatform.contracts.values_sql import value_rule_violations
 from creditplatform.homecredit import SENTINEL_DAYS
+from creditplatform_tests.frames import arrow_backed
 
 
 def _pandera_failures(table: str, frame: pd.DataFrame) -> set[tuple[str, str]]:
@@ -73,11 +79,26 @@ def test_sentinel_and_xna_are_accepted(applications, _failures):
         ("AMT_CREDIT", -500.0, "greater_than_or_equal_to(0)"),
         ("TARGET", 2, "isin([0, 1])"),
         ("EXT_SOURCE_2", 1.5, "in_range(0, 1)"),
+        # Finite but not a loan book's: the statistical guard (an income in cents, a typo).
+        ("AMT_INCOME_TOTAL", 2.5e9, "plausible_max(1000000000)"),
+        ("CNT_CHILDREN", 1001, "plausible_max(1000)"),
     ],
 )
 def test_impossible_values_fail_with_column_and_rule(applications, _failures, column, value, rule):
     applications.loc[3, column] = value
     assert _failures(applications) == {(column, rule)}
+
+
+def test_the_plausible_bound_is_the_stated_margin_over_the_samples():
+    """A hundred times the published samples' largest value, up to a power of ten; the full
+    data's known outlier (an income of 117,000,000) stays inside."""
+    assert PLAUSIBLE_MARGIN == 100
+    assert plausible_bound(1.935e6) == 1e9 > 117_000_000
+    assert plausible_bound(4) == 1000 and plausible_bound(10) == 1000
+    maxima = {c: SAMPLE_MAX["application"][c] for c in ("AMT_INCOME_TOTAL", "CNT_CHILDREN")}
+    for column, seen in maxima.items():
+        names = [c.name for c in schema_for("application").columns[column].checks]
+        assert f"plausible_max({plausible_bound(seen):.0f})" in names
 
 
 def test_blank_target_means_not_yet_known(applications, _failures):
@@ -151,30 +172,15 @@ def test_every_compiled_builtin_agrees_with_pandera(check):
     assert sorted(case["row"] for v in found for case in v.cases) == expected
 
 
-def _arrow_backed(frame: pd.DataFrame, column: str, row: int, value: float) -> pd.DataFrame:
-    """The frame with Arrow-backed columns, where a NaN value stays distinct from a null (as
-    in DuckDB and in the file), and ``value`` put at ``row`` of ``column``."""
-    import pyarrow
-
-    arrow = pd.DataFrame(
-        {c: pd.Series(pyarrow.Array.from_pandas(frame[c]), dtype=pd.ArrowDtype(
-            pyarrow.Array.from_pandas(frame[c]).type)) for c in frame}
-    )  # fmt: skip
-    values = pyarrow.Array.from_pandas(frame[column]).to_pylist()
-    values[row] = value
-    typed = pyarrow.array(values, type=pyarrow.float64(), from_pandas=False)
-    arrow[column] = pd.Series(typed, dtype=pd.ArrowDtype(pyarrow.float64()))
-    return arrow
-
-
 GE_0, LE_0, UNIT = "greater_than_or_equal_to(0)", "less_than_or_equal_to(0)", "in_range(0, 1)"
 PAST = "greater_than_or_equal_to(-36525)"
+CREDIT_MAX = "plausible_max(1000000000)"  # 100 x the samples' 4.05e6, up to a power of ten
 
 
 @pytest.mark.parametrize(
     ("column", "also"),
     [
-        ("AMT_CREDIT", {"nan": {GE_0}, "-inf": {GE_0}}),
+        ("AMT_CREDIT", {"nan": {GE_0, CREDIT_MAX}, "inf": {CREDIT_MAX}, "-inf": {GE_0}}),
         ("EXT_SOURCE_1", {"nan": {UNIT}, "inf": {UNIT}, "-inf": {UNIT}}),
         ("DAYS_REGISTRATION", {"nan": {LE_0, PAST}, "inf": {LE_0}, "-inf": {PAST}}),
     ],
@@ -184,7 +190,7 @@ PAST = "greater_than_or_equal_to(-36525)"
 def test_non_finite_values_fail_alike_in_pandera_and_sql(applications, column, also, value):
     """NaN and ±inf fail ``finite``, and each comparison the way pandas compares them (DuckDB
     orders NaN above every number, which the compiled SQL corrects), on both routes."""
-    frame = _arrow_backed(applications, column, 3, value)
+    frame = arrow_backed(applications, column, 3, value)
     label = "nan" if np.isnan(value) else ("inf" if value > 0 else "-inf")
     expected = {(column, "finite")} | {(column, rule) for rule in also.get(label, ())}
     assert _pandera_failures("application", frame) == expected
@@ -193,5 +199,5 @@ def test_non_finite_values_fail_alike_in_pandera_and_sql(applications, column, a
 
 def test_null_is_not_a_value_on_either_route(applications):
     """A blank in an optional float passes ``finite`` and its range rule alike."""
-    frame = _arrow_backed(applications, "EXT_SOURCE_1", 3, None)
+    frame = arrow_backed(applications, "EXT_SOURCE_1", 3, None)
     assert _pandera_failures("application", frame) == _sql_failures("application", frame) == set()

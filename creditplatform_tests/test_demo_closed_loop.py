@@ -15,14 +15,13 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
-from dagster._core.remote_origin import RemoteInstigatorOrigin
 from dagster._core.scheduler.instigation import TickStatus
 
 from creditplatform.definitions import build_definitions
 from creditplatform.sensor_state import WORKSPACE, InstanceSensorState
 from creditplatform.settings import REPO_ROOT, load_settings
 from creditplatform_tests.applicant_rows import applicant_rows_in, landed_applicants, text_files
-from creditplatform_tests.dagster_dev import dagster_dev
+from creditplatform_tests.dagster_dev import dagster_dev, ticks_since
 
 SIZE = ["--applications-per-month", "4000", "--seed", "3"]
 
@@ -32,13 +31,6 @@ SENSORS = (
     "landing_sensor", "staleness_sensor", "drift_retrain_sensor", "automation_sensor",
     "dead_run_sensor", "run_failure_alert_sensor", "check_failure_alert_sensor",
 )  # fmt: skip
-
-
-def ticks_since(state: InstanceSensorState, name: str, timestamp: float) -> list:
-    """The daemon's ticks of sensor ``name`` from ``timestamp`` on (under the demo's selector)."""
-    origin = RemoteInstigatorOrigin(state.repository, name)
-    ticks = state.instance.get_ticks(origin.get_id(), origin.get_selector().get_id(), limit=50)
-    return [tick for tick in ticks if tick.timestamp >= timestamp]
 
 
 def demo_env(data: Path) -> dict[str, str]:

@@ -19,8 +19,9 @@ from creditplatform.features.catalog import (
     FEATURES,
     NUMERIC_FEATURES,
 )
+from creditplatform.features.contract import feature_schema
 from creditplatform.features.quality import quality_findings
-from creditplatform.features.store import STORE, build_month
+from creditplatform.features.store import STORE, FeatureSqlError, build_month
 from creditplatform.homecredit import TABLES
 
 STORE_TYPES = {
@@ -31,6 +32,9 @@ FEATURE_CHECKS = {
     "expected_columns": "The store has exactly the catalog's columns.",
     "one_row_per_application": "One row per application of the month, no duplicates.",
     "no_infinite_values": "No ±inf in any numeric feature.",
+    "value_rules": "pandera contract of the store (features/contract.py): nullability, finite "
+    "values and each feature's range (shares in [0, 1], counts >= 0, day offsets <= 0, no "
+    "sentinel), naming feature, rule and applicant.",
 }
 QUALITY_CHECK = "distribution_vs_reference"
 FINDING_COLUMNS = {
@@ -87,7 +91,7 @@ def _quality_result(findings: list[dict] | None, champion: str | None) -> dg.Ass
     # A schema bump makes every month built under the old version stale in the UI; their rows
     # stay readable in features.feature_store_v<old> until re-materialised.
     code_version=str(FEATURE_SCHEMA_VERSION),
-    metadata={"dagster/column_schema": md.column_schema(STORE_TYPES)},
+    metadata={"dagster/column_schema": md.column_schema(STORE_TYPES, feature_schema())},
     description=f"Per-applicant features (DuckDB SQL over raw/*) in `{STORE}`, "
     f"schema version {FEATURE_SCHEMA_VERSION}, {len(FEATURES)} features.",
 )
@@ -101,7 +105,10 @@ def feature_store(
     champion = mlflow_tracking.registry().champion()
     limits = feature_quality.limits()
     with warehouse.get_connection() as con:
-        build = build_month(con, month)
+        try:
+            build = build_month(con, month)
+        except FeatureSqlError as error:  # the SQL, not the moment: a retry would fail alike
+            raise dg.Failure(str(error), allow_retries=False) from error
         findings = (
             quality_findings(
                 con, month, champion.tags["data_sha256"], list(NUMERIC_FEATURES), limits

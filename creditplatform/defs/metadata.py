@@ -10,14 +10,29 @@ import base64
 from collections.abc import Iterable, Mapping
 
 import dagster as dg
+import pandera.pandas as pa
 
 _DAGSTER_TYPES = {"BIGINT": "int", "DOUBLE": "float", "VARCHAR": "string", "INTEGER": "int"}
 
 
-def column_schema(columns: Mapping[str, str]) -> dg.TableSchema:
-    """``dagster/column_schema`` from column → DuckDB type."""
+def column_schema(columns: Mapping[str, str], contract: pa.DataFrameSchema) -> dg.TableSchema:
+    """``dagster/column_schema`` from column → DuckDB type, each column's constraints
+    (nullable, unique, its checks as text) read from the pandera ``contract`` that enforces
+    them, so the UI shows the rules that run, not a second copy of them. A column the contract
+    does not hold (the ``month`` the warehouse adds) is shown with its type only."""
+
+    def constraints(name: str) -> dg.TableColumnConstraints | None:
+        column = contract.columns.get(name)
+        if column is None:
+            return None
+        return dg.TableColumnConstraints(
+            nullable=column.nullable, unique=column.unique,
+            other=[str(check.name) for check in column.checks],
+        )  # fmt: skip
+
     return dg.TableSchema(
-        columns=[dg.TableColumn(name, _DAGSTER_TYPES.get(kind, kind.lower()))
+        columns=[dg.TableColumn(name, _DAGSTER_TYPES.get(kind, kind.lower()),
+                                constraints=constraints(name))
                  for name, kind in columns.items()]
     )  # fmt: skip
 

@@ -27,6 +27,7 @@ from creditplatform.contracts.report import (
     VALUE_RULES,
     TableReport,
 )
+from creditplatform.contracts.schemas import schema_for
 from creditplatform.defs import metadata as md
 from creditplatform.defs.partitions import monthly_partitions
 from creditplatform.defs.resources import MONTHLY_RETRY, WAREHOUSE_POOL, PlatformPaths, Warehouse
@@ -125,7 +126,7 @@ def _materialization(result: MonthIngest, table: str) -> dg.MaterializeResult:
             kinds={"duckdb"},
             metadata={
                 "dagster/column_schema": md.column_schema(
-                    {"month": "VARCHAR", **spec.duckdb_types()}
+                    {"month": "VARCHAR", **spec.duckdb_types()}, schema_for(table)
                 )
             },
         )

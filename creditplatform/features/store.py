@@ -19,17 +19,19 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 
 import duckdb
 
+from creditplatform.contracts.values_sql import value_rule_violations
 from creditplatform.features.catalog import (
     FEATURE_SCHEMA_VERSION,
     NUMERIC_FEATURES,
     STORE_COLUMNS,
     ZERO_WHEN_ABSENT,
 )
+from creditplatform.features.contract import feature_schema
 from creditplatform.homecredit import TABLES
 from creditplatform.sql import ident, literal
 from creditplatform.warehouse.engine import transaction
@@ -50,6 +52,10 @@ Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
 class NoFeatures(Exception):
     """A month has no rows in the feature store (a retry would change nothing)."""
+
+
+class FeatureSqlError(Exception):
+    """The feature SQL failed on a month: which month, which file, and the engine's cause."""
 
 
 def read_sql(name: str) -> str:
@@ -184,7 +190,49 @@ def check_features(
         "SELECT " + ", ".join(f"avg(CAST({c} IS NULL AS DOUBLE))" for c in numeric) + f" FROM {ref}"
     ).fetchone()
     rates = {c: round(float(r or 0.0), 4) for c, r in zip(numeric, nulls, strict=True)}
+    if not missing:
+        checks.append(value_rules(con, ref, month))
     return checks, rates
+
+
+def value_rules(con: duckdb.DuckDBPyConnection, ref: str, month: str) -> FeatureCheck:
+    """The pandera contract (``features/contract.py``) on the staged month, in SQL: each broken
+    rule names the feature, the rule, the month and the first applicants (SK_ID_CURR) that
+    break it."""
+    rows = ident(f"feature_rows_{month}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {rows} AS SELECT SK_ID_CURR AS _row, * FROM {ref}")
+    try:
+        found = [
+            replace(v, table=f"feature_store {month}",
+                    cases=[{"SK_ID_CURR": c["row"], "value": c["value"]} for c in v.cases])
+            for v in value_rule_violations(con, rows, feature_schema())
+        ]  # fmt: skip
+    finally:
+        con.execute(f"DROP VIEW {rows}")
+    return FeatureCheck(
+        "value_rules",
+        not found,
+        "\n".join(v.message for v in found) or "every feature within its pandera rules",
+        {"violations": [v.as_metadata() for v in found]},
+    )
+
+
+def _stage(con: duckdb.DuckDBPyConnection, staged: str, month: str) -> None:
+    """The month's features into ``staged``; an engine error comes back naming the month, the
+    SQL file that raises it alone (or the join, if none does) and the cause."""
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {staged} AS {feature_query()}", {"month": month})
+    except duckdb.Error as joined:
+        where, cause = "the join of the feature files", joined
+        for name in SQL_FILES:
+            try:
+                # Fetched, not counted: a count would let DuckDB skip the failing column.
+                con.execute(read_sql(name), {"month": month}).fetchall()
+            except duckdb.Error as alone:
+                where, cause = f"features/{name}.sql", alone
+                break
+        first_line = str(cause).splitlines()[0]
+        raise FeatureSqlError(f"feature_store {month}: {where} failed: {first_line}") from joined
 
 
 def _ensure_store(con: duckdb.DuckDBPyConnection, staged: str) -> None:
@@ -226,7 +274,7 @@ def build_month(con: duckdb.DuckDBPyConnection, month: str) -> FeatureBuild:
     """Compute, check and (only if every check passes) publish one month of features."""
     staged = ident(f"staging_features_{month}")
     # Temporary: the month is written to the warehouse file once, when it is published.
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {staged} AS {feature_query()}", {"month": month})
+    _stage(con, staged, month)
     checks, rates = check_features(con, staged, month)
     build = FeatureBuild(
         month, con.execute(f"SELECT count(*) FROM {staged}").fetchone()[0], checks, rates
