@@ -246,6 +246,13 @@ BAD: dict[str, Bad] = {
     "future_balance_month": Bad(cell("POS_CASH_balance", "MONTHS_BALANCE", "4"),
                                 "POS_CASH_balance", "MONTHS_BALANCE",
                                 "less_than_or_equal_to(0)", 4),
+    # Finite but not a loan book's (the plausibility bounds): an income keyed in cents, a
+    # payment count with its digits repeated.
+    "income_in_cents": Bad(cell("application", "AMT_INCOME_TOTAL", "13500000000.0"),
+                           "application", "AMT_INCOME_TOTAL", "plausible_max(1000000000)", 4),
+    "implausible_instalments": Bad(cell("previous_application", "CNT_PAYMENT", "1212121.0"),
+                                   "previous_application", "CNT_PAYMENT",
+                                   "plausible_max(10000)", 4),
     # Keys
     "duplicate_applicant": Bad(same_id_as_row("application", "SK_ID_CURR", 3, 2),
                                "application", "SK_ID_CURR", "unique(SK_ID_CURR)", 3),
