@@ -63,7 +63,7 @@ def test_closed_loop_under_the_real_daemon(_isolated_data_dir: Path, tmp_path: P
     monkeypatch.setenv("DAGSTER_HOME", str(REPO_ROOT))
     incoming = tmp_path / "incoming"
     generate_history(incoming, GenerateOptions(
-        months=len(MONTHS), applications_per_month=2500, seed=3, drift_scenario="income_shift",
+        months=len(MONTHS), applications_per_month=4000, seed=3, drift_scenario="income_shift",
         drift_from=DRIFTED[0],
     ))  # fmt: skip
     env = {**os.environ}
