@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+from filelock import FileLock
 
 from creditplatform import local_postgres
 from creditplatform.cli import main
@@ -115,12 +116,24 @@ def run_drift_report(month: str) -> dg.ExecuteInProcessResult:
         )
 
 
-@pytest.fixture(scope="session")
-def platform_base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A platform mid-life (read-only: copy before changing it): 2024-01 and 2024-02 ingested,
-    a champion trained on them, 2024-02 scored and drift-checked. Returns (data dir, the
-    generated landing months, 2024-03 included)."""
-    root = tmp_path_factory.mktemp("bad_landings")
+def built_once(factory: pytest.TempPathFactory, name: str, build) -> Path:
+    """``build(dir)`` run once for the whole pytest run, whatever the number of xdist workers:
+    the first worker builds under a file lock, the others wait and reuse the result. For
+    read-only session data only (the tests copy it before changing it): each worker building
+    its own ``platform_base`` cost about a minute of CPU per worker per tier."""
+    base = factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    target = shared / name
+    with FileLock(str(target) + ".lock"):
+        if not (target / ".built").exists():
+            shutil.rmtree(target, ignore_errors=True)
+            target.mkdir()
+            build(target)
+            (target / ".built").touch()
+    return target
+
+
+def _build_platform(root: Path) -> None:
     source, data = root / "source", root / "data"
     generate_history(source, GenerateOptions(months=3, applications_per_month=600, seed=5))
     with pytest.MonkeyPatch.context() as mp:
@@ -131,7 +144,15 @@ def platform_base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
         assert main(["retrain"]) == 0
         assert main(["score", "--month", "2024-02"]) == 0
         assert run_drift_report("2024-02").success
-    return data, source / "landing"
+
+
+@pytest.fixture(scope="session")
+def platform_base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A platform mid-life (read-only: copy before changing it): 2024-01 and 2024-02 ingested,
+    a champion trained on them, 2024-02 scored and drift-checked. Returns (data dir, the
+    generated landing months, 2024-03 included). Built once per pytest run."""
+    root = built_once(tmp_path_factory, "platform_base", _build_platform)
+    return root / "data", root / "source" / "landing"
 
 
 # The month of ``platform_base`` that champion v1 has scored (and the serving tests send).
