@@ -23,7 +23,7 @@ from creditplatform.settings import REPO_ROOT, load_settings
 from creditplatform_tests.applicant_rows import applicant_rows_in, landed_applicants, text_files
 from creditplatform_tests.dagster_dev import dagster_dev, ticks_since
 
-SIZE = ["--applications-per-month", "2500", "--seed", "3"]
+SIZE = ["--applications-per-month", "4000", "--seed", "3"]
 
 
 # Every sensor the daemon ticks after the demo; none may launch a run or fail a tick.
