@@ -7,6 +7,7 @@ import pytest
 
 from creditplatform.features.catalog import STORE_COLUMNS
 from creditplatform.features.store import STORE, build_month
+from creditplatform.homecredit import TABLES
 from creditplatform.warehouse.ingest import ensure_raw_tables
 
 M = "2024-05"
@@ -26,7 +27,12 @@ def hand_made(tmp_path):
     path = tmp_path / "w.duckdb"
     con = duckdb.connect(str(path))
     ensure_raw_tables(con)
-    base = {"TARGET": 0, "AMT_INCOME_TOTAL": 100000.0, "AMT_CREDIT": 500000.0,
+    # Every integer column filled, as a landing file must (the store's contract holds features
+    # copied from them non-null); the ratings sit in their 1-3 range.
+    integers = {c: 0 for c, t in TABLES["application"].dtypes.items()
+                if t == "int64" and c != "SK_ID_CURR"}  # fmt: skip
+    base = {**integers, "REGION_RATING_CLIENT": 2, "REGION_RATING_CLIENT_W_CITY": 2,
+            "TARGET": 0, "AMT_INCOME_TOTAL": 100000.0, "AMT_CREDIT": 500000.0,
             "AMT_ANNUITY": 25000.0, "AMT_GOODS_PRICE": 450000.0, "DAYS_BIRTH": -10000,
             "CNT_FAM_MEMBERS": 2.0, "EXT_SOURCE_1": None, "EXT_SOURCE_2": 0.6,
             "EXT_SOURCE_3": 0.2}  # fmt: skip
