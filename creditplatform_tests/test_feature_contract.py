@@ -19,6 +19,7 @@ from creditplatform.features.store import STORE, FeatureSqlError, build_month, f
 from creditplatform_tests.frames import arrow_backed
 
 MONTH = "2024-01"
+ORIGINAL = store.read_sql  # the real feature files, before a test patches them
 
 
 @pytest.fixture
@@ -98,8 +99,6 @@ def _buggy(name: str) -> str:
         )
     return sql
 
-
-ORIGINAL = store.read_sql
 
 
 def test_a_broken_feature_blocks_the_month_and_loses_nothing(data_copy, monkeypatch):
