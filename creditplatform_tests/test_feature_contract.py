@@ -100,7 +100,6 @@ def _buggy(name: str) -> str:
     return sql
 
 
-
 def test_a_broken_feature_blocks_the_month_and_loses_nothing(data_copy, monkeypatch):
     """Under Dagster: the blocking ``value_rules`` check fails naming feature, rule, month and
     applicants; the month built before stays exactly as it was."""
