@@ -241,7 +241,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     with dg.DagsterInstance.get() as instance:
         reap_dead_runs(instance)
         runs = instance.get_runs(filters=dg.RunsFilter(tags={"creditplatform/trigger": "drift"}))
-        months = {run.tags.get("creditplatform/month") for run in runs}
+        months = {
+            run.tags["creditplatform/month"] for run in runs if "creditplatform/month" in run.tags
+        }
         statuses = _month_statuses(instance, settings)
     registry = Registry.for_settings(settings)
     report = status(settings, registry, months, month_statuses=statuses)

@@ -3,6 +3,7 @@ sensors, the cross-cutting policy mapped over every spec, and the resources buil
 ``Settings`` (the only way settings reach an asset or a sensor)."""
 
 import warnings
+from typing import cast
 
 import dagster as dg
 
@@ -110,13 +111,14 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     ]
     with warnings.catch_warnings():  # code references are beta; say so once, here, not per load
         warnings.simplefilter("ignore", dg.BetaWarning)
-        assets = dg.with_source_code_references(assets)
+        # It returns the definitions it was given, with code references attached.
+        located = cast(list[dg.AssetsDefinition], dg.with_source_code_references(assets))
     resources = platform_resources(settings)
     # Only a DuckLake warehouse needs housekeeping (production profile).
     lake_jobs = [lake_maintenance_job] if settings.production else []
     lake_schedules = [lake_maintenance_schedule] if settings.production else []
     return dg.Definitions(
-        assets=dg.map_asset_specs(_policy(resources["freshness"]), assets),
+        assets=dg.map_asset_specs(_policy(resources["freshness"]), located),
         asset_checks=[training_data_unchanged],
         jobs=[
             ingest_job,

@@ -28,7 +28,7 @@ import duckdb
 
 from creditplatform.homecredit import TABLE_NAMES, TABLES
 from creditplatform.months import month_range
-from creditplatform.sql import ident, literal
+from creditplatform.sql import ident, literal, scalar
 from creditplatform.warehouse.landing import SUCCESS_MARKER
 
 _SOURCE = {name: f"{name}.csv" for name in TABLE_NAMES if name != "application"}
@@ -109,8 +109,8 @@ def _load_child(con: duckdb.DuckDBPyConnection, kaggle: Path, table: str) -> int
                 "FROM previous_application)"
             )
     con.execute(f"CREATE TABLE {ident(table)} AS {placement}")
-    total = con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
-    kept = con.execute(f"SELECT count(*) FROM {ident(table)}").fetchone()[0]
+    total = scalar(con.execute(f"SELECT count(*) FROM {source}"))
+    kept = scalar(con.execute(f"SELECT count(*) FROM {ident(table)}"))
     return total - kept
 
 
@@ -145,9 +145,11 @@ def import_kaggle(
                     f"WHERE _month_index = {literal(index)} ORDER BY _line) "
                     f"TO {literal(target)} (HEADER, DELIMITER ',', QUOTE '\"')"
                 )
-                count = con.execute(
-                    f"SELECT count(*) FROM {ident(table)} WHERE _month_index = ?", [index]
-                ).fetchone()[0]
+                count = scalar(
+                    con.execute(
+                        f"SELECT count(*) FROM {ident(table)} WHERE _month_index = ?", [index]
+                    )
+                )
                 report.rows.setdefault(table, {})[month] = count
             (folder / SUCCESS_MARKER).touch()
             say(f"  {month}: {report.rows['application'][month]:,} applications")

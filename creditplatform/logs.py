@@ -50,7 +50,7 @@ def _jsonable(value: object) -> object:
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        line = {
+        line: dict[str, object] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
@@ -100,7 +100,7 @@ def say(message: str, **fields: object) -> None:
     """A line for the person at the terminal (stderr): as written, or as JSON with ``fields``
     when ``CREDITPLATFORM_LOG_FORMAT=json``."""
     if load_settings().log_format == "json":
-        line = {
+        line: dict[str, object] = {
             "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "level": "info",
             "logger": "creditplatform.cli",

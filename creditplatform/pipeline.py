@@ -41,7 +41,7 @@ def pool_holders(instance: dg.DagsterInstance, pool: str = WAREHOUSE_POOL) -> li
 def failure_messages(result: dg.ExecuteInProcessResult) -> list[tuple[str, str]]:
     """(step, message) per failed step: a ``Failure``'s description, else the error's text;
     a run that failed outside any step (e.g. while claiming its pool slot) gives its own."""
-    found = []
+    found: list[tuple[str, str]] = []
     for event in result.all_events:
         if event.is_run_failure and not found:
             found.append(("run", event.message or "failed"))
@@ -128,7 +128,7 @@ class ClosedLoop:
         data = sensor.evaluate_tick(context)
         self.state.set_cursor(name, data.cursor)
         self.skips[name] = data.skip_message or ""
-        return [r for r in data.run_requests or [] if not self.state.seen(name, r.run_key)]
+        return [r for r in data.run_requests or [] if not self.state.seen(name, str(r.run_key))]
 
     def _automation(self) -> list[str]:
         result = dg.evaluate_automation_conditions(

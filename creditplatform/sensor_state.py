@@ -101,4 +101,4 @@ class InstanceSensorState:
 def request_tags(sensor: str, request: dg.RunRequest) -> dict[str, str]:
     """The tags a daemon-launched run of this request carries; the daemon skips a run key
     that a run with these tags already holds."""
-    return {**request.tags, RUN_KEY_TAG: request.run_key, SENSOR_NAME_TAG: sensor}
+    return {**request.tags, RUN_KEY_TAG: str(request.run_key), SENSOR_NAME_TAG: sensor}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from creditplatform.warehouse.engine import WarehouseLocation
@@ -247,7 +248,7 @@ def load_settings() -> Settings:
             "never enters a URL, the Dagster UI or a log"
         )
     data_dir = Path(os.environ.get("CREDITPLATFORM_DATA_DIR") or REPO_ROOT / "data").resolve()
-    overrides = {}
+    overrides: dict[str, Any] = {}
     for spec in fields(Settings):
         value = os.environ.get(f"CREDITPLATFORM_{spec.name.upper()}")
         if spec.name != "data_dir" and value is not None:

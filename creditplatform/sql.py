@@ -10,6 +10,9 @@ from __future__ import annotations
 import math
 import numbers
 from pathlib import Path
+from typing import Any
+
+import duckdb
 
 
 def ident(name: str) -> str:
@@ -31,3 +34,16 @@ def literal(value: object) -> str:
     if isinstance(value, str | Path):
         return "'" + str(value).replace("'", "''") + "'"
     raise TypeError(f"no SQL literal for {type(value).__name__}: {value!r}")
+
+
+def one_row(cursor: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
+    """The row an aggregate query returns: it always returns exactly one, so none is a bug."""
+    row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError("an aggregate query returned no row")
+    return row
+
+
+def scalar(cursor: duckdb.DuckDBPyConnection) -> Any:
+    """The single value of a one-row, one-column aggregate (``count(*)``, ``max(x)``)."""
+    return one_row(cursor)[0]

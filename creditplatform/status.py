@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Set
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -126,7 +127,7 @@ def drift_episode(
     """
     if not drift or drift[-1]["max_psi"] is None or drift[-1]["max_psi"] < threshold:
         return None
-    episode = []
+    episode: list[str] = []
     for row in reversed(drift):
         if row["max_psi"] is None or row["max_psi"] < threshold:
             break
@@ -157,7 +158,7 @@ def describe_episode(episode: dict | None) -> str:
 def status(
     settings: Settings,
     registry: Registry,
-    drift_retrain_months: set[str] = frozenset(),
+    drift_retrain_months: Set[str] = frozenset(),
     now: datetime | None = None,
     month_statuses: tuple[list[str], dict[str, dict[str, str | None]]] | None = None,
 ) -> dict:
@@ -173,7 +174,10 @@ def status(
     from creditplatform.ml.promotion import reconcile
 
     now = now or clock.now(settings.data_dir)
-    decisions, months, drift, reconciled = [], [], [], []
+    decisions: list[dict[str, Any]] = []
+    months: list[str] = []
+    drift: list[dict[str, Any]] = []
+    reconciled: list[str] = []
     warehouse, challenger = "absent", None
     if settings.warehouse.exists():
         try:

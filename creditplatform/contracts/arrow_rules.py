@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 import numpy as np
 import pandera.pandas as pa
@@ -62,8 +63,8 @@ class TablePlan:
     finite: list[int] = field(default_factory=list)
     sentinel: _Bounds = field(default_factory=_Bounds)
     # Numeric columns by their allowed values (isin); text columns one by one.
-    levels: dict[tuple, list[int]] = field(default_factory=dict)
-    allowed: list[tuple[str, list]] = field(default_factory=list)
+    levels: dict[tuple[Any, ...], list[int]] = field(default_factory=dict)
+    allowed: list[tuple[str, list[Any]]] = field(default_factory=list)
 
     def index(self, column: str) -> int:
         if column not in self.numeric:

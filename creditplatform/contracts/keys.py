@@ -9,7 +9,7 @@ import duckdb
 
 from creditplatform.contracts.report import FOREIGN_KEYS, MAX_CASES, PRIMARY_KEY, Violation
 from creditplatform.homecredit import ForeignKey, TableSpec
-from creditplatform.sql import ident
+from creditplatform.sql import ident, one_row, scalar
 
 
 def _cols(columns: tuple[str, ...], alias: str = "") -> str:
@@ -30,7 +30,7 @@ def primary_key_violations(
     if not spec.primary_key:
         return []
     base = _duplicate_keys(ref, spec)
-    total = con.execute(f"SELECT count(*), coalesce(sum(n), 0) FROM ({base})").fetchone()
+    total = one_row(con.execute(f"SELECT count(*), coalesce(sum(n), 0) FROM ({base})"))
     if not total[0]:
         return []
     rows = con.execute(f"{base} ORDER BY first_row LIMIT {MAX_CASES}").fetchall()
@@ -78,7 +78,7 @@ def foreign_key_violations(
         if parent is None:
             continue
         orphans, names = _orphans(ref, parent, fk)
-        count = con.execute(f"SELECT count(*) FROM ({orphans})").fetchone()[0]
+        count = scalar(con.execute(f"SELECT count(*) FROM ({orphans})"))
         if not count:
             continue
         rows = con.execute(f"{orphans} ORDER BY 1 LIMIT {MAX_CASES}").fetchall()

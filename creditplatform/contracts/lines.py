@@ -11,6 +11,7 @@ import csv
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from creditplatform.contracts.report import Violation
 
@@ -58,7 +59,7 @@ def with_lines(path: Path, violations: list[Violation]) -> list[Violation]:
     if not located:
         return violations
 
-    def add(case: dict) -> dict:
+    def add(case: dict[str, Any]) -> dict[str, Any]:
         where = located.get(int(case["row"])) if "row" in case and "line" not in case else None
         return {**case, "line": where[0], "text": where[1]} if where else case
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from creditplatform.homecredit import TableSpec
 
@@ -48,7 +49,7 @@ class Violation:
     column: str | None
     rule: str
     failing_rows: int
-    cases: list[dict] = field(default_factory=list)
+    cases: list[dict[str, Any]] = field(default_factory=list)
     level: str = ROW
     severity: str = ERROR
 
@@ -64,7 +65,7 @@ class Violation:
         quoted = [_quote(case) for case in self.cases[:QUOTED_LINES]]
         return head + "".join(f"\n    {q}" for q in quoted if q)
 
-    def as_metadata(self) -> dict:
+    def as_metadata(self) -> dict[str, Any]:
         return {
             "table": self.table,
             "column": self.column,
@@ -76,7 +77,7 @@ class Violation:
         }
 
 
-def _quote(case: dict) -> str:
+def _quote(case: dict[str, Any]) -> str:
     """``line 12: <raw text>`` when the line is known, else the case's own fields."""
     if "line" in case:
         text = case.get("text")

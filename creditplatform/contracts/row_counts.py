@@ -26,8 +26,8 @@ def row_count_violations(
 ) -> list[Violation]:
     """``history``: (this table's rows, applications) of up to HISTORY_MONTHS recent months."""
     if rows == 0:
-        case = {"rows": 0, "applications": applications}
-        return [Violation(table, ROW_COUNT, None, "at_least_one_row", 0, [case], FILE)]
+        empty = {"rows": 0, "applications": applications}
+        return [Violation(table, ROW_COUNT, None, "at_least_one_row", 0, [empty], FILE)]
     if not history:
         return []
     usual = median(_measure(table, r, a) for r, a in history)
@@ -36,7 +36,7 @@ def row_count_violations(
     if low <= now <= high:
         return []
     unit = "rows" if table == "application" else "rows per application"
-    case = {
+    case: dict[str, object] = {
         "rows": rows,
         "applications": applications,
         unit: round(now, 3),

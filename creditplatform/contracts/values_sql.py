@@ -13,16 +13,17 @@ so ``NaN >= 0`` is true there: the compiled comparisons exclude it explicitly).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import duckdb
 import pandera.pandas as pa
 
 from creditplatform.contracts.report import MAX_CASES, VALUE_RULES, Violation
-from creditplatform.sql import ident
+from creditplatform.sql import ident, one_row
 from creditplatform.sql import literal as _literal
 
 
-def _in_range(column: str, stats: dict) -> str:
+def _in_range(column: str, stats: dict[str, Any]) -> str:
     low = ">=" if stats.get("include_min", True) else ">"
     high = "<=" if stats.get("include_max", True) else "<"
     return (
@@ -31,11 +32,11 @@ def _in_range(column: str, stats: dict) -> str:
     )
 
 
-def _compare(op: str, bound: str) -> Callable[[str, dict], str]:
+def _compare(op: str, bound: str) -> Callable[[str, dict[str, Any]], str]:
     return lambda c, s: f"{c} {op} {_literal(s[bound])} AND NOT isnan({c})"
 
 
-_COMPILERS: dict[str, Callable[[str, dict], str]] = {
+_COMPILERS: dict[str, Callable[[str, dict[str, Any]], str]] = {
     "greater_than_or_equal_to": _compare(">=", "min_value"),
     "greater_than": _compare(">", "min_value"),
     "less_than_or_equal_to": _compare("<=", "max_value"),
@@ -79,7 +80,7 @@ def _rules(
     return rules, uncompiled
 
 
-def _case(row: int, value: object) -> dict:
+def _case(row: int, value: object) -> dict[str, Any]:
     return {"row": int(row), "value": value if isinstance(value, str | int | float) else None}
 
 
@@ -120,7 +121,7 @@ def value_rule_violations(
     found: list[Violation] = []
     if rules:
         tallies = ", ".join(f"count_if({failing})" for _, _, failing in rules)
-        counts = con.execute(f"SELECT {tallies} FROM {ref}").fetchone()
+        counts = one_row(con.execute(f"SELECT {tallies} FROM {ref}"))
         for (column, rule, failing), count in zip(rules, counts, strict=True):
             if not count:
                 continue

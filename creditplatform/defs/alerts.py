@@ -9,20 +9,16 @@ run is alerted once however many ticks see it.
 
 import dagster as dg
 
+from creditplatform.defs.event_records import check_evaluations
 from creditplatform.defs.resources import Alerts
 
 
-def _failed_checks(instance: dg.DagsterInstance, run_id: str) -> list:
-    """The asset check evaluations of one run that failed (read run-aware, so it works on the
-    default run-sharded SQLite storage)."""
-    records = instance.get_records_for_run(
-        run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
-    ).records
-    evaluations = [r.event_log_entry.dagster_event.event_specific_data for r in records]
-    return [e for e in evaluations if not e.passed]
+def _failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[dg.AssetCheckEvaluation]:
+    """The asset check evaluations of one run that failed."""
+    return [e for e in check_evaluations(instance, run_id) if not e.passed]
 
 
-def _check_name(evaluation) -> str:
+def _check_name(evaluation: dg.AssetCheckEvaluation) -> str:
     return f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
 
 

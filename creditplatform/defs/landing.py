@@ -5,6 +5,7 @@ import json
 
 import dagster as dg
 
+from creditplatform.defs.event_records import check_evaluations
 from creditplatform.defs.jobs import ingest_job
 from creditplatform.defs.partitions import monthly_partitions
 from creditplatform.defs.resources import Alerts, Freshness, PlatformPaths
@@ -26,12 +27,9 @@ def _last_ingest(instance: dg.DagsterInstance, month: str) -> tuple[bool, bool]:
     )
     if not runs or runs[0].status != dg.DagsterRunStatus.FAILURE:
         return False, False
-    checks = instance.get_records_for_run(
-        runs[0].run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
-    ).records
     contract_failed = any(
-        not data.passed and data.severity == dg.AssetCheckSeverity.ERROR
-        for data in (r.event_log_entry.dagster_event.event_specific_data for r in checks)
+        not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+        for e in check_evaluations(instance, runs[0].run_id)
     )
     return True, contract_failed
 

@@ -48,10 +48,15 @@ def pngs(plots: Mapping[str, bytes]) -> dg.MetadataValue:
     )
 
 
+def _cell(value: object) -> str | int | float | bool | None:
+    """A table cell as Dagster holds it: a plain scalar, anything else as its text."""
+    return value if value is None or isinstance(value, str | int | float | bool) else str(value)
+
+
 def table(rows: Iterable[Mapping[str, object]], columns: Mapping[str, str]) -> dg.MetadataValue:
     """``MetadataValue.table`` from dict rows; ``columns`` maps name → Dagster type."""
     schema = dg.TableSchema(columns=[dg.TableColumn(n, t) for n, t in columns.items()])
-    records = [dg.TableRecord({n: row.get(n) for n in columns}) for row in rows]
+    records = [dg.TableRecord({n: _cell(row.get(n)) for n in columns}) for row in rows]
     return dg.MetadataValue.table(records, schema)
 
 

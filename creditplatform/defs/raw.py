@@ -100,7 +100,7 @@ def _contracts_failed(result: MonthIngest) -> dg.Failure:
 
 def _materialization(result: MonthIngest, table: str) -> dg.MaterializeResult:
     report, summary = result.reports[table], result.summaries.get(table)
-    metadata = {
+    metadata: dict[str, dg.RawMetadataValue] = {
         "dagster/row_count": dg.MetadataValue.int(report.rows),
         "rows": dg.MetadataValue.int(report.rows),
         "sha256": report.sha256,

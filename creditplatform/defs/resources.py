@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
@@ -227,7 +227,9 @@ class Warehouse(DuckDBResource):
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         if self.location().is_lake:
-            opened = closing(self.location().connect())
+            opened: AbstractContextManager[duckdb.DuckDBPyConnection] = closing(
+                self.location().connect()
+            )
         else:
             Path(self.database).parent.mkdir(parents=True, exist_ok=True)
             opened = super().get_connection()
@@ -252,8 +254,15 @@ class JsonIOManager(dg.ConfigurableIOManager):
     base_dir: str
 
     def _path(self, context: dg.InputContext | dg.OutputContext) -> Path:
-        key = context.asset_key.path if context.has_asset_key else [context.step_key, context.name]
-        return Path(self.base_dir, *key).with_suffix(".json")
+        if context.has_asset_key:
+            return Path(self.base_dir, *context.asset_key.path).with_suffix(".json")
+        # An op's output, read back by the op downstream through its own input context.
+        output = context if isinstance(context, dg.OutputContext) else context.upstream_output
+        if output is None:
+            raise dg.DagsterInvariantViolationError(
+                f"input {context.name!r} has no upstream output"
+            )
+        return Path(self.base_dir, str(output.step_key), output.name).with_suffix(".json")
 
     def handle_output(self, context: dg.OutputContext, obj) -> None:
         if obj is None:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from creditplatform.defs.degradation_review import degradation_review_job
+from creditplatform.defs.event_records import materialization, number, value
 from creditplatform.defs.jobs import retrain_job
 from creditplatform.defs.resources import (
     Alerts,
@@ -39,27 +40,31 @@ TRIGGER = "creditplatform/trigger"
 
 def _as_of(record: dg.EventLogRecord) -> float:
     """When the drift report was made by the platform's clock (its wall time before ``as_of``)."""
-    entry = record.asset_materialization.metadata.get("as_of")
-    return datetime.fromisoformat(entry.value).timestamp() if entry else record.timestamp
+    as_of = value(materialization(record).metadata, "as_of")
+    return datetime.fromisoformat(as_of).timestamp() if as_of else record.timestamp
 
 
-def _value(metadata: dict, key: str) -> float | None:
-    entry = metadata.get(key)
-    value = getattr(entry, "value", None)
-    return None if value is None or value != value else value
-
-
-def _evidence(record: dg.EventLogRecord, last_retrain_ts: float | None) -> DriftEvidence:
-    metadata = record.asset_materialization.metadata
+def _evidence(
+    record: dg.EventLogRecord, max_psi: float, ks_pvalue: float, last_retrain_ts: float | None
+) -> DriftEvidence:
+    metadata = materialization(record).metadata
     return DriftEvidence(
-        max_psi=_value(metadata, "max_psi"),
-        max_psi_feature=metadata["max_psi_feature"].value,
-        prediction_ks_pvalue=_value(metadata, "prediction_ks_pvalue"),
-        new_labelled_rows=int(_value(metadata, "new_labelled_rows") or 0),
+        max_psi=max_psi,
+        max_psi_feature=value(metadata, "max_psi_feature"),
+        prediction_ks_pvalue=ks_pvalue,
+        new_labelled_rows=int(number(metadata, "new_labelled_rows") or 0),
         hours_since_last_retrain=(
             None if last_retrain_ts is None else (_as_of(record) - last_retrain_ts) / 3600
         ),
     )
+
+
+def _month(record: dg.EventLogRecord) -> str:
+    """The month a drift report is for (drift_report is monthly partitioned)."""
+    month = materialization(record).partition
+    if month is None:
+        raise ValueError(f"drift report {record.storage_id} has no partition")
+    return month
 
 
 def _request(trigger: str, key: str, month: str) -> dg.RunRequest:
@@ -88,18 +93,18 @@ def _performance(
     ``performance_consecutive_months`` are degraded in a row; and once the degradation is
     sustained (``degraded_months`` in a row, or still degraded under a champion a performance
     retrain was requested to replace) an alert and a degradation review, every month it lasts."""
-    month, metadata = record.asset_materialization.partition, record.asset_materialization.metadata
-    degraded = _value(metadata, "performance_degraded")
+    month, metadata = _month(record), materialization(record).metadata
+    degraded = number(metadata, "performance_degraded")
     if degraded is None:
         return []
-    version = int(metadata["champion_version"].value)
+    version = int(value(metadata, "champion_version"))
     judged = cursor.setdefault("degraded", {})
     judged[month] = [version, bool(degraded)]
     if not degraded:
         return []
     same_champion = {m: bad for m, (v, bad) in judged.items() if v == version}
     alerts.send({"kind": "performance_degraded", "month": month, "champion_version": version,
-                 "reasons": metadata["performance_reasons"].value})  # fmt: skip
+                 "reasons": value(metadata, "performance_reasons")})  # fmt: skip
     retrained = cursor.setdefault("performance_retrain", {})  # champion version -> month
     action = performance_action(same_champion, month, retrained.get(str(version)),
                                 rules.performance_rules())  # fmt: skip
@@ -127,12 +132,14 @@ def _judge_report(
     """Run requests for one drift report (drift, performance), or the reason for none;
     ``challenger`` is the version in shadow now (None: none), ``requested`` the retrains this
     tick asked for so far (appended to)."""
-    month, metadata = record.asset_materialization.partition, record.asset_materialization.metadata
-    if _value(metadata, "max_psi") is None:
+    month, metadata = _month(record), materialization(record).metadata
+    max_psi, ks_pvalue = number(metadata, "max_psi"), number(metadata, "prediction_ks_pvalue")
+    if max_psi is None or ks_pvalue is None:
         return [], f"{month}: no champion to compare with"
-    requests, skipped = [], None
+    requests: list[dg.RunRequest] = []
+    skipped = None
     hold = retrain_hold(challenger, next(iter(requested), None))
-    evidence = _evidence(record, cursor.get("last_drift_retrain_ts"))
+    evidence = _evidence(record, max_psi, ks_pvalue, cursor.get("last_drift_retrain_ts"))
     conditions = evaluate(evidence, rules.retrain_rules())
     if should_retrain(conditions) and hold:
         skipped = f"{month}: drift retrain held back: {hold}"
@@ -170,7 +177,9 @@ def drift_retrain_sensor(
         limit=200,
         ascending=True,
     ).records
-    requests, skips, requested = [], [], []
+    requests: list[dg.RunRequest] = []
+    skips: list[str] = []
+    requested: list[str] = []
     for record in records:
         cursor["after"] = record.storage_id
         found, skipped = _judge_report(record, cursor, drift_rules, alerts, challenger, requested)
@@ -187,9 +196,10 @@ def _model_trained_at(instance: dg.DagsterInstance) -> datetime | None:
     event = instance.get_latest_materialization_event(dg.AssetKey("candidate_model"))
     if event is None:
         return None
-    entry = event.asset_materialization.metadata.get("trained_at")
-    if entry is not None:
-        return datetime.fromisoformat(entry.value)
+    found = event.asset_materialization
+    trained_at = None if found is None else value(found.metadata, "trained_at")
+    if trained_at is not None:
+        return datetime.fromisoformat(trained_at)
     return datetime.fromtimestamp(event.timestamp, tz=UTC)
 
 
@@ -234,8 +244,9 @@ def staleness_sensor(
         cursor["alerted_month"] = verdict.overdue_month
     if verdict.retirement_due and cursor.get("retirement_alerted") != verdict.retirement_due:
         flag_retirement(mlflow_tracking.registry(), verdict.retirement_due, evidence.now)
+        since = evidence.champion_since  # set whenever a retirement is due
         alerts.send({"kind": "retirement_due", "champion_version": verdict.retirement_due,
-                     "champion_since": evidence.champion_since.isoformat(),
+                     "champion_since": since and since.isoformat(),
                      "retire_after_days": limits.retire_after_days,
                      "action": "review the champion or retrain"})  # fmt: skip
         cursor["retirement_alerted"] = verdict.retirement_due

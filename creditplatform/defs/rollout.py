@@ -11,6 +11,7 @@ import json
 import dagster as dg
 
 from creditplatform.defs import metadata as md
+from creditplatform.defs.event_records import materialization, value
 from creditplatform.defs.resources import (
     WAREHOUSE_POOL,
     Alerts,
@@ -106,9 +107,9 @@ def canary_sensor(context: dg.SensorEvaluationContext):
     shadowed: dict[int, int] = {}  # challenger version -> newest scores event that shadowed it
     for record in records:
         cursor["after"] = record.storage_id
-        entry = record.asset_materialization.metadata.get("shadow_version")
-        if entry is not None and entry.value:
-            shadowed[int(entry.value)] = record.storage_id
+        version = value(materialization(record).metadata, "shadow_version")
+        if version:
+            shadowed[int(version)] = record.storage_id
     context.update_cursor(json.dumps(cursor))
     if not shadowed:
         return dg.SkipReason("no new shadow scores")

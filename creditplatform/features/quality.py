@@ -10,12 +10,13 @@ retraining); structural problems (columns, duplicates, inf) stay blocking in ``s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 
 from creditplatform.features.store import STORE
 from creditplatform.ml.training_data import SPLITS_TABLE
-from creditplatform.sql import ident
+from creditplatform.sql import ident, one_row
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class QualityLimits:
 
 @dataclass(frozen=True)
 class Profile:
-    null_rate: float
+    null_rate: float | None  # None: no rows
     mean: float | None
     std: float | None
     low: float | None
@@ -42,10 +43,10 @@ _AGGREGATES = (
 
 
 def _profiles(
-    con: duckdb.DuckDBPyConnection, source: str, columns: list[str], params: list
+    con: duckdb.DuckDBPyConnection, source: str, columns: list[str], params: list[str]
 ) -> dict[str, Profile]:
     select = ", ".join(a.format(c=ident(c)) for c in columns for a in _AGGREGATES)
-    values = con.execute(f"SELECT {select} FROM {source}", params).fetchone()
+    values = one_row(con.execute(f"SELECT {select} FROM {source}", params))
     width = len(_AGGREGATES)
     return {
         c: Profile(*(None if v is None else float(v) for v in values[i * width : (i + 1) * width]))
@@ -76,8 +77,7 @@ def _out_of_range_shares(
         f"coalesce(avg(CAST(NOT ({ident(c)} BETWEEN ? AND ?) AS DOUBLE)), 0)" for c in bounded
     )
     params = [bound for p in bounded.values() for bound in (p.low, p.high)]
-    values = con.execute(f"SELECT {shares} FROM {STORE} WHERE month = ?", [*params, month])
-    values = values.fetchone()
+    values = one_row(con.execute(f"SELECT {shares} FROM {STORE} WHERE month = ?", [*params, month]))
     return dict(zip(bounded, (float(v) for v in values), strict=True))
 
 
@@ -87,7 +87,7 @@ def quality_findings(
     split_set: str,
     columns: list[str],
     limits: QualityLimits,
-) -> list[dict] | None:
+) -> list[dict[str, Any]] | None:
     """One finding per feature and measure of the published ``month`` that moved past its
     limit from the training rows of ``split_set``, with both numbers (None: no reference)."""
     reference = reference_profiles(con, split_set, columns)
@@ -95,14 +95,24 @@ def quality_findings(
         return None
     current = _profiles(con, f"(SELECT * FROM {STORE} WHERE month = ?)", columns, [month])
     outside = _out_of_range_shares(con, month, reference)
-    findings = []
+    findings: list[dict[str, Any]] = []
     for column in columns:
         ref_p, cur_p = reference[column], current[column]
-        if abs(cur_p.null_rate - ref_p.null_rate) > limits.null_rate_shift:
-            findings.append(_finding(column, "null_rate", ref_p.null_rate, cur_p.null_rate))
-        moved = cur_p.mean is not None and ref_p.mean is not None and ref_p.std
-        if moved and abs(cur_p.mean - ref_p.mean) > limits.mean_shift_sds * ref_p.std:
-            findings.append(_finding(column, "mean", ref_p.mean, cur_p.mean, ref_p.std))
+        ref_null, cur_null = ref_p.null_rate, cur_p.null_rate
+        if (
+            ref_null is not None
+            and cur_null is not None
+            and abs(cur_null - ref_null) > limits.null_rate_shift
+        ):
+            findings.append(_finding(column, "null_rate", ref_null, cur_null))
+        ref_mean, cur_mean, ref_std = ref_p.mean, cur_p.mean, ref_p.std
+        if (
+            cur_mean is not None
+            and ref_mean is not None
+            and ref_std  # None or 0: a constant feature has no scale to move on
+            and abs(cur_mean - ref_mean) > limits.mean_shift_sds * ref_std
+        ):
+            findings.append(_finding(column, "mean", ref_mean, cur_mean, ref_std))
         if outside.get(column, 0.0) > limits.out_of_range_share:
             findings.append(
                 _finding(column, "share_outside_reference_range", 0.0, outside[column])
@@ -113,8 +123,8 @@ def quality_findings(
 
 def _finding(
     column: str, measure: str, reference: float, current: float, std: float | None = None
-) -> dict:
-    found = {
+) -> dict[str, Any]:
+    found: dict[str, Any] = {
         "feature": column,
         "measure": measure,
         "reference": round(reference, 4),

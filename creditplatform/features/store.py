@@ -21,6 +21,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from importlib import resources
+from typing import Any
 
 import duckdb
 
@@ -33,7 +34,7 @@ from creditplatform.features.catalog import (
 )
 from creditplatform.features.contract import feature_schema
 from creditplatform.homecredit import TABLES
-from creditplatform.sql import ident, literal
+from creditplatform.sql import ident, literal, one_row, scalar
 from creditplatform.warehouse.engine import transaction
 
 SQL_FILES = (
@@ -126,7 +127,7 @@ class FeatureCheck:
     name: str
     passed: bool
     description: str
-    details: dict = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -162,12 +163,10 @@ def check_features(
             {"missing": missing, "unexpected": extra},
         )
     ]
-    rows, distinct = con.execute(
-        f"SELECT count(*), count(DISTINCT SK_ID_CURR) FROM {ref}"
-    ).fetchone()
-    applications = con.execute(
-        "SELECT count(*) FROM raw.application WHERE month = ?", [month]
-    ).fetchone()[0]
+    rows, distinct = one_row(con.execute(f"SELECT count(*), count(DISTINCT SK_ID_CURR) FROM {ref}"))
+    applications = scalar(
+        con.execute("SELECT count(*) FROM raw.application WHERE month = ?", [month])
+    )
     checks.append(
         FeatureCheck(
             "one_row_per_application",
@@ -177,18 +176,24 @@ def check_features(
         )
     )
     numeric = [c for c in NUMERIC_FEATURES if c in columns]
-    infinite = con.execute(
-        "SELECT "
-        + ", ".join(f"count(*) FILTER (WHERE isinf({c}))" for c in numeric)
-        + f" FROM {ref}"
-    ).fetchone()
+    infinite = one_row(
+        con.execute(
+            "SELECT "
+            + ", ".join(f"count(*) FILTER (WHERE isinf({c}))" for c in numeric)
+            + f" FROM {ref}"
+        )
+    )
     bad = {c: int(n) for c, n in zip(numeric, infinite, strict=True) if n}
     checks.append(
         FeatureCheck("no_infinite_values", not bad, f"infinite values: {bad or 'none'}", bad)
     )
-    nulls = con.execute(
-        "SELECT " + ", ".join(f"avg(CAST({c} IS NULL AS DOUBLE))" for c in numeric) + f" FROM {ref}"
-    ).fetchone()
+    nulls = one_row(
+        con.execute(
+            "SELECT "
+            + ", ".join(f"avg(CAST({c} IS NULL AS DOUBLE))" for c in numeric)
+            + f" FROM {ref}"
+        )
+    )
     rates = {c: round(float(r or 0.0), 4) for c, r in zip(numeric, nulls, strict=True)}
     if not missing:
         checks.append(value_rules(con, ref, month))
@@ -244,10 +249,12 @@ def _ensure_store(con: duckdb.DuckDBPyConnection, staged: str) -> None:
     is re-materialised into the new store. A rebuild is a metadata change, not a data loss.
     """
     con.execute("CREATE SCHEMA IF NOT EXISTS features")
-    exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables "
-        "WHERE table_schema = 'features' AND table_name = 'feature_store'"
-    ).fetchone()[0]
+    exists = scalar(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = 'features' AND table_name = 'feature_store'"
+        )
+    )
     if exists:
         versions = con.execute(f"SELECT DISTINCT feature_schema_version FROM {STORE}").fetchall()
         if all(v[0] == FEATURE_SCHEMA_VERSION for v in versions):
@@ -277,7 +284,7 @@ def build_month(con: duckdb.DuckDBPyConnection, month: str) -> FeatureBuild:
     _stage(con, staged, month)
     checks, rates = check_features(con, staged, month)
     build = FeatureBuild(
-        month, con.execute(f"SELECT count(*) FROM {staged}").fetchone()[0], checks, rates
+        month, scalar(con.execute(f"SELECT count(*) FROM {staged}")), checks, rates
     )
     if build.passed:
         _ensure_store(con, staged)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -37,13 +38,13 @@ class ScoredMonths:
     model_version: int
     seconds: float  # prediction alone
     artifact_sha256: str
-    per_month: list[dict]  # month, rows, mean_pd
+    per_month: list[dict[str, Any]]  # month, rows, mean_pd
     shadow_version: int | None = None  # the challenger that shadow-scored the same rows
     shadow_mean_pd: float | None = None
 
     @property
     def mean_pd(self) -> float:
-        return sum(m["mean_pd"] * m["rows"] for m in self.per_month) / self.rows
+        return float(sum(m["mean_pd"] * m["rows"] for m in self.per_month) / self.rows)
 
 
 def score_months(

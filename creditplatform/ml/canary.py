@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from math import sqrt
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -42,6 +43,25 @@ from creditplatform.ml.uncertainty import z_two_sided
 PD_GRADES = (0.01, 0.02, 0.05, 0.10, 0.20, 0.40, 0.80)
 
 
+class CanarySettings(Protocol):
+    """The canary's fields as ``Settings`` and the ``RolloutPolicy`` resource both name them."""
+
+    @property
+    def canary_min_applicants(self) -> int: ...
+    @property
+    def canary_max_approval_rate_delta(self) -> float: ...
+    @property
+    def canary_max_mean_pd_delta(self) -> float: ...
+    @property
+    def canary_max_psi(self) -> float: ...
+    @property
+    def canary_max_flip_share(self) -> float: ...
+    @property
+    def evidence_confidence(self) -> float: ...
+    @property
+    def policy_threshold(self) -> float: ...
+
+
 @dataclass(frozen=True)
 class CanaryLimits:
     min_applicants: int
@@ -53,7 +73,7 @@ class CanaryLimits:
     policy_threshold: float
 
     @classmethod
-    def of(cls, source: object) -> CanaryLimits:
+    def of(cls, source: CanarySettings) -> CanaryLimits:
         """From ``Settings`` or the ``RolloutPolicy`` resource (the same field names)."""
         return cls(
             source.canary_min_applicants, source.canary_max_approval_rate_delta,
@@ -110,7 +130,7 @@ class CanaryResult:
                 f"{self.applicants} applicants ({', '.join(self.months)})",
                 *(f.text() for f in self.figures)]  # fmt: skip
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["verdict"] = self.verdict
         out["figures"] = {f.name: asdict(f) for f in self.figures}

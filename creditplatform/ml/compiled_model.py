@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,10 +52,10 @@ class CompiledModel:
     categorical: tuple[str, ...]
     numeric: tuple[str, ...]
     codes: tuple[dict[str, float], ...]  # level -> the code the trees were grown on
-    trees: tuple[object, ...]  # scikit-learn TreePredictors, in boosting order
+    trees: tuple[Any, ...]  # scikit-learn TreePredictors, in boosting order
     known_categories: tuple[np.ndarray, np.ndarray]  # (bitsets, feature index map)
     baseline: np.ndarray
-    calibrator: object
+    calibrator: Any  # the fitted isotonic or sigmoid calibrator
 
     def encode(self, levels: np.ndarray, numbers: np.ndarray) -> np.ndarray:
         """The booster's input: category codes (NaN for an unknown level) then the numbers.
@@ -105,7 +106,7 @@ def _level(value: object) -> str:
     return str(value)
 
 
-def _steps(pipeline: object) -> tuple[object, object]:
+def _steps(pipeline: Any) -> tuple[Any, Any]:
     """(the fitted booster pipeline, its calibrator) of a registered PD model."""
     calibrated = getattr(pipeline, "calibrated_classifiers_", None)
     if calibrated is None:
@@ -117,7 +118,7 @@ def _steps(pipeline: object) -> tuple[object, object]:
     return inner, calibrated[0].calibrators[0]
 
 
-def compile_model(pipeline: object) -> CompiledModel:
+def compile_model(pipeline: Any) -> CompiledModel:
     """The compiled form of ``pipeline`` (not yet verified: see ``verified``)."""
     booster_pipeline, calibrator = _steps(pipeline)
     steps = dict(getattr(booster_pipeline, "named_steps", {}))
@@ -134,7 +135,7 @@ def compile_model(pipeline: object) -> CompiledModel:
     # the frame step's order, and the booster's own encoder keeps the categories first.
     # ``verified`` finds out on the probe rows when either is wrong.
     ordinal = dict((name, step) for name, step, _ in encode.transformers_).get("categories")
-    ours = ordinal.categories_ if categorical else []
+    ours = ordinal.categories_ if categorical and ordinal is not None else []
     inner = booster._preprocessor
     theirs = inner.named_transformers_["encoder"].categories_ if inner is not None else None
     codes = []
@@ -154,7 +155,7 @@ def compile_model(pipeline: object) -> CompiledModel:
     )  # fmt: skip
 
 
-def probe_rows(model: CompiledModel, reference: dict | None) -> pd.DataFrame:
+def probe_rows(model: CompiledModel, reference: dict[str, Any] | None) -> pd.DataFrame:
     """Rows that exercise every split and level of ``model``, built from the model itself.
 
     Start from the reference applicant (median/mode of the training rows; zeros and the first
@@ -177,7 +178,7 @@ def probe_rows(model: CompiledModel, reference: dict | None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*model.categorical, *model.numeric])
 
 
-def _thresholds(trees: Sequence[object], skip: int, count: int) -> list[np.ndarray]:
+def _thresholds(trees: Sequence[Any], skip: int, count: int) -> list[np.ndarray]:
     """Every split threshold the trees use on each numeric feature (sorted, unique)."""
     found: list[set[float]] = [set() for _ in range(count)]
     for tree in trees:
@@ -188,7 +189,7 @@ def _thresholds(trees: Sequence[object], skip: int, count: int) -> list[np.ndarr
     return [np.array(sorted(values), dtype=np.float64) for values in found]
 
 
-def verified(pipeline: object, reference: dict | None) -> CompiledModel:
+def verified(pipeline: Any, reference: dict[str, Any] | None) -> CompiledModel:
     """The compiled form of ``pipeline`` after it scored every probe row bitwise like it."""
     model = compile_model(pipeline)
     probes = probe_rows(model, reference)

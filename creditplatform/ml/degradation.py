@@ -14,6 +14,7 @@ always a champion, and the degraded-month alert repeats until a person acts. No 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
@@ -83,7 +84,7 @@ class Review:
         ]
         return out + [f"v{v}: not compared ({why})" for v, why in self.skipped.items()]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "champion_before": self.champion_before, "champion_after": self.champion_after,
             "months": self.months, "rows": self.rows, "champion_auc": self.champion_auc,
@@ -91,7 +92,7 @@ class Review:
         }  # fmt: skip
 
 
-def _earlier_versions(registry: Registry, champion: int) -> tuple[list, dict[int, str]]:
+def _earlier_versions(registry: Registry, champion: int) -> tuple[list[Any], dict[int, str]]:
     usable, skipped = [], {}
     for number in range(1, champion):
         version = registry.version(number)

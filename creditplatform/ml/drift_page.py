@@ -19,6 +19,7 @@ import base64
 import html
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -35,7 +36,7 @@ HTML_SAMPLE_ROWS = 5000
 HTML_TOP_FEATURES = 20
 
 
-def html_features(drifts: list, psi_threshold: float) -> list[str]:
+def html_features(drifts: list[Any], psi_threshold: float) -> list[str]:
     """Features the page shows: the largest PSIs and every drifted feature, even past the top
     (``drifts`` comes sorted by PSI, largest first)."""
     return [
@@ -91,8 +92,10 @@ def register_platform_statistic(scores: dict[str, tuple[float, bool]]) -> str:
     from evidently.legacy.calculations.stattests.registry import StatTest, register_stattest
     from evidently.legacy.core import ColumnType
 
-    def creditplatform_statistic(reference: pd.Series, current: pd.Series, kind, threshold):
-        return scores[reference.name]
+    def creditplatform_statistic(
+        reference: pd.Series, current: pd.Series, kind: object, threshold: float
+    ) -> tuple[float, bool]:
+        return scores[str(reference.name)]
 
     test = StatTest(
         name=STATISTIC,
@@ -215,7 +218,7 @@ def verdict_html(verdict: Verdict, plot: bytes, shown: int, sample_rows: int) ->
     )
 
 
-def psi_table_html(drifts: list, psi_threshold: float) -> str:
+def psi_table_html(drifts: list[Any], psi_threshold: float) -> str:
     """Every feature's PSI (largest first) and KS p-value, as the page of a month within
     limits shows them."""
     rows = "".join(
@@ -243,7 +246,7 @@ def write_page(path: Path, header: str, evidently: str) -> None:
 def write_drift_page(
     path: Path,
     verdict: Verdict,
-    drifts: list,
+    drifts: list[Any],
     reference: tuple[pd.DataFrame, np.ndarray],
     current: tuple[pd.DataFrame, np.ndarray],
     evidently: bool = True,

@@ -14,6 +14,7 @@ import html
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -43,10 +44,13 @@ class ScoredSet:
 
 @dataclass
 class Report:
-    metrics: dict[str, dict[str, dict[str, float]]]  # set -> model -> metric -> value
+    # set -> model -> metric -> value (a float; an interval ``<metric>_ci`` is [lo, hi])
+    metrics: dict[str, dict[str, dict[str, Any]]]
     plots: dict[str, bytes] = field(default_factory=dict)
     importances: list[tuple[str, float]] = field(default_factory=list)
-    comparisons: dict = field(default_factory=dict)  # set -> "candidate_vs_<model>" -> test
+    comparisons: dict[str, Any] = field(
+        default_factory=dict
+    )  # set -> "candidate_vs_<model>" -> test
 
     def headline_markdown(self, set_name: str = "test") -> str:
         models = list(self.metrics[set_name])
@@ -57,7 +61,7 @@ class Report:
         return "\n".join(lines)
 
 
-def score_sets(sets: list[ScoredSet], threshold: float, k_share: float) -> dict:
+def score_sets(sets: list[ScoredSet], threshold: float, k_share: float) -> dict[str, Any]:
     return {
         s.name: {m: classification_metrics(s.y, p, threshold, k_share) for m, p in s.scores.items()}
         for s in sets
@@ -72,12 +76,14 @@ METHODS = {
 }
 
 
-def add_uncertainty(metrics: dict, sets: list[ScoredSet], confidence: float, seed: int) -> dict:
+def add_uncertainty(
+    metrics: dict[str, Any], sets: list[ScoredSet], confidence: float, seed: int
+) -> dict[str, Any]:
     """Every model's ``roc_auc_ci``/``roc_auc_se``, ``brier_ci`` and ``ece_ci`` into ``metrics``;
     returns the comparisons block (set → ``candidate_vs_champion``/``candidate_vs_baseline``).
     A set with fewer than two defaults or non-defaults gets no AUC interval (None) and the
     reason, and the ``min_defaults`` gate refuses it anyway."""
-    comparisons: dict = {"confidence": confidence, "methods": METHODS}
+    comparisons: dict[str, Any] = {"confidence": confidence, "methods": METHODS}
     for s in sets:
         boot = stratified_bootstrap(s.y, s.scores, confidence, seed)
         for model, p in s.scores.items():
@@ -103,7 +109,7 @@ def add_uncertainty(metrics: dict, sets: list[ScoredSet], confidence: float, see
     return comparisons
 
 
-def scalars(values: dict) -> dict[str, float]:
+def scalars(values: dict[str, Any]) -> dict[str, float]:
     """The metrics that are one number (intervals are lists), for MLflow and tables."""
     return {k: v for k, v in values.items() if isinstance(v, int | float)}
 
@@ -149,7 +155,9 @@ def plot_curves(test: ScoredSet) -> dict[str, bytes]:
     return plots
 
 
-def feature_importances(model, x: pd.DataFrame, y: np.ndarray, seed: int, rows: int = 4000):
+def feature_importances(
+    model: Any, x: pd.DataFrame, y: np.ndarray, seed: int, rows: int = 4000
+) -> list[tuple[str, float]]:
     """Permutation importance (drop in ROC-AUC) on a fixed sample of the valid split.
 
     The sample is encoded once and the columns are permuted in the booster's own input, so each
@@ -179,7 +187,9 @@ def plot_importances(importances: list[tuple[str, float]], top: int = 15) -> byt
     return png(fig)
 
 
-def write_report(report: Report, out_dir: Path, title: str, context: dict) -> dict[str, Path]:
+def write_report(
+    report: Report, out_dir: Path, title: str, context: dict[str, Any]
+) -> dict[str, Path]:
     """Write ``report.json``, one PNG per plot and a self-contained ``report.html``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
@@ -221,13 +231,13 @@ def write_report(report: Report, out_dir: Path, title: str, context: dict) -> di
     return paths
 
 
-def _cell(values: dict, metric: str) -> str:
+def _cell(values: dict[str, Any], metric: str) -> str:
     ci = values.get(f"{metric}_ci")
     text = f"{values[metric]:.4f}"
     return text + (f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
 
 
-def _html_table(models: dict[str, dict]) -> str:
+def _html_table(models: dict[str, dict[str, Any]]) -> str:
     names = list(models)
     metrics = [m for m in scalars(next(iter(models.values()))) if not m.endswith("_se")]
     head = "<tr><th>metric</th>" + "".join(f"<th>{html.escape(n)}</th>" for n in names) + "</tr>"
@@ -238,7 +248,7 @@ def _html_table(models: dict[str, dict]) -> str:
     return f"<table>{head}{rows}</table>"
 
 
-def _comparisons_html(pairs: dict) -> str:
+def _comparisons_html(pairs: dict[str, Any]) -> str:
     rows = "".join(
         f"<tr><td>{html.escape(name.replace('_', ' '))}</td>"
         + (

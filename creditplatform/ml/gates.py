@@ -15,6 +15,7 @@ ROC-AUC, paired on the same rows; bootstrap for Brier and ECE: ``ml/uncertainty.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 _SLACK = 1e-12
 
@@ -47,16 +48,16 @@ class Decision:
     def reasons(self) -> list[str]:
         return [g.reason for g in self.gates]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"promote": self.promote, "gates": [asdict(g) for g in self.gates]}
 
 
-def _ci(metrics: dict, name: str) -> str:
+def _ci(metrics: dict[str, Any], name: str) -> str:
     ci = metrics.get(f"{name}_ci")
     return "" if not ci else f" [{ci[0]:.4f}, {ci[1]:.4f}]"
 
 
-def _paired(comparison: dict | None) -> str:
+def _paired(comparison: dict[str, Any] | None) -> str:
     """The DeLong paired difference on the same rows, as a reason's tail."""
     if not comparison or "difference" not in comparison:
         return ""
@@ -89,7 +90,7 @@ def decide(
     champion: dict[str, float] | None,
     policy: GatePolicy,
     counts: dict[str, tuple[int, int]],
-    comparisons: dict | None = None,
+    comparisons: dict[str, Any] | None = None,
 ) -> Decision:
     """Metrics dicts hold roc_auc, brier and ece (and their ``*_ci``) on the shared test set;
     ``counts`` the defaults and non-defaults of each set; ``comparisons`` the test set's paired

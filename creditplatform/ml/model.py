@@ -10,6 +10,7 @@ model's PDs close to calibrated; isotonic calibration on the valid split correct
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -48,7 +49,9 @@ def to_model_frame(
     numbers = frame.loc[:, list(numeric)]
     text = [c for c, dtype in numbers.dtypes.items() if not pd.api.types.is_numeric_dtype(dtype)]
     if text:
-        numbers = numbers.assign(**{c: pd.to_numeric(numbers[c], errors="coerce") for c in text})
+        numbers = numbers.assign(
+            **{str(c): pd.to_numeric(numbers[c], errors="coerce") for c in text}
+        )
     numbers = numbers.astype("float64")
     return pd.concat([categories, numbers], axis=1).set_axis(frame.index, axis=0)
 
@@ -135,10 +138,10 @@ def train(
 PREDICT_BLOCK_ROWS = 5_000
 
 
-def predict_pd(model, frame: pd.DataFrame, block_rows: int = PREDICT_BLOCK_ROWS) -> np.ndarray:
+def predict_pd(model: Any, frame: pd.DataFrame, block_rows: int = PREDICT_BLOCK_ROWS) -> np.ndarray:
     """The PD of every row, predicted ``block_rows`` rows at a time (the benchmark varies it)."""
     if len(frame) <= block_rows:
-        return model.predict_proba(frame)[:, 1]
+        return np.asarray(model.predict_proba(frame)[:, 1])
     return np.concatenate([
         model.predict_proba(frame.iloc[start : start + block_rows])[:, 1]
         for start in range(0, len(frame), block_rows)

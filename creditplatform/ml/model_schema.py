@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pandas as pd
 from mlflow.models import ModelSignature, infer_signature
-from mlflow.types.schema import ColSpec, Schema
+from mlflow.types.schema import ColSpec, Schema, TensorSpec
 
 from creditplatform.features.catalog import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 
@@ -32,8 +32,9 @@ def reference_example(reference: dict[str, float | str | None]) -> pd.DataFrame:
 def feature_signature(example: pd.DataFrame, pds: object) -> ModelSignature:
     """Inputs from the catalog (strings and doubles, none required); the output (the PD) as
     MLflow infers it from ``pds``, the model's answer on ``example``."""
-    inputs = Schema(
-        [ColSpec("string", c, required=False) for c in CATEGORICAL_FEATURES]
-        + [ColSpec("double", c, required=False) for c in NUMERIC_FEATURES]
-    )
+    columns: list[ColSpec | TensorSpec] = [
+        ColSpec("string", c, required=False) for c in CATEGORICAL_FEATURES
+    ]
+    columns += [ColSpec("double", c, required=False) for c in NUMERIC_FEATURES]
+    inputs = Schema(columns)
     return ModelSignature(inputs=inputs, outputs=infer_signature(example, pds).outputs)

@@ -21,7 +21,10 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import duckdb
+import numpy as np
 import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
 
@@ -43,6 +46,7 @@ from creditplatform.ml.retrain_rules import (
 from creditplatform.ml.training_data import load_split, split_fingerprint
 from creditplatform.ml.uncertainty import TooFewClasses, auc_interval, calibration_gap
 from creditplatform.months import reference_months
+from creditplatform.sql import scalar
 from creditplatform.warehouse.monitoring import (
     cached_reference_scores,
     hours_since_drift_retrain,
@@ -81,7 +85,7 @@ class MonthDrift:
 
 
 def month_performance(
-    y: pd.Series, scores, reference: dict[str, float], policy: DriftPolicy
+    y: pd.Series, scores: np.ndarray, reference: dict[str, float], policy: DriftPolicy
 ) -> MonthJudgement | None:
     """The champion judged on the month's outcomes (``retrain_rules.judge_month``), once
     (nearly) every outcome is in and each class has the two rows an interval needs; None
@@ -115,7 +119,9 @@ class Reference:
 _references: dict[tuple[int, str], Reference] = {}  # the current champion's, per process
 
 
-def _reference(con, champion: ModelVersion, model, months: list[str]) -> Reference:
+def _reference(
+    con: duckdb.DuckDBPyConnection, champion: ModelVersion, model: Any, months: list[str]
+) -> Reference:
     """The champion's reference for ``months``: from this process's cache while its rows are
     unchanged, else read (and scored, unless its scores are cached in the warehouse)."""
     split_set, version = champion.tags["data_sha256"], int(champion.version)
@@ -149,17 +155,19 @@ def report_month(
     with connect() as con:
         reference = _reference(con, champion, model, months)
         current = con.execute(f"SELECT * FROM {STORE} WHERE month = ?", [month]).df()
-        new_labelled = con.execute(
-            f"SELECT count(TARGET) FROM {STORE} WHERE month > ? AND month <= ?",
-            [max(window), month],
-        ).fetchone()[0]
+        new_labelled = scalar(
+            con.execute(
+                f"SELECT count(TARGET) FROM {STORE} WHERE month > ? AND month <= ?",
+                [max(window), month],
+            )
+        )
         since_retrain = hours_since_drift_retrain(con, now)
     if current.empty:
         raise NoFeatures(f"no features for {month} in {STORE}")
     cur_scores = predict_pd(model, current)
     summary = reference.profile.summarize(current, cur_scores, policy.rules.psi_threshold)
     top = summary.features[0]
-    champion_metrics = registry.client().get_run(champion.run_id).data.metrics
+    champion_metrics = registry.client().get_run(str(champion.run_id)).data.metrics
     performance = month_performance(current["TARGET"], cur_scores, champion_metrics, policy)
     evidence = DriftEvidence(top.psi, top.feature, summary.prediction_ks_pvalue,
                              int(new_labelled), since_retrain)  # fmt: skip
@@ -173,9 +181,10 @@ def report_month(
         prediction_ks_pvalue=summary.prediction_ks_pvalue,
         prediction_pvalue=policy.rules.prediction_pvalue,
         retrain=should_retrain(conditions), retrain_reasons=[c.message for c in conditions],
-        features_total=len(summary.features), month_auc=performance and performance.month_auc,
-        auc_relative_drop=performance and performance.auc_relative_drop,
-        performance_degraded=performance and performance.degraded,
+        features_total=len(summary.features),
+        month_auc=performance.month_auc if performance else None,
+        auc_relative_drop=performance.auc_relative_drop if performance else None,
+        performance_degraded=performance.degraded if performance else None,
         performance_reasons=performance.reasons if performance else [],
     )  # fmt: skip
     out_dir = reports_dir / "drift" / month
@@ -194,7 +203,7 @@ def report_month(
     return found
 
 
-def _evidence(found: MonthDrift) -> dict:
+def _evidence(found: MonthDrift) -> dict[str, Any]:
     v = found.verdict
     return {"max_psi": v.max_psi, "max_psi_feature": v.max_psi_feature,
             "prediction_ks_pvalue": v.prediction_ks_pvalue,
@@ -202,7 +211,7 @@ def _evidence(found: MonthDrift) -> dict:
             "performance": found.performance.as_dict() if found.performance else None}  # fmt: skip
 
 
-def _payload(found: MonthDrift) -> dict:
+def _payload(found: MonthDrift) -> dict[str, Any]:
     """``drift.json``: what the page shows, as data."""
     v, summary = found.verdict, found.summary
     return {
@@ -216,7 +225,7 @@ def _payload(found: MonthDrift) -> dict:
     }  # fmt: skip
 
 
-def _drift_row(found: MonthDrift) -> dict:
+def _drift_row(found: MonthDrift) -> dict[str, Any]:
     """The month's row of ``monitoring.drift`` (column order of the table)."""
     v = found.verdict
     return {

@@ -13,17 +13,22 @@ Loading needs the ``creditplatform`` package importable: the pipeline's first st
 ``to_model_frame`` function.
 """
 
+from typing import Any
+
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.pyfunc import PythonModel, PythonModelContext
 
 
-class ProbabilityOfDefault(mlflow.pyfunc.PythonModel):
-    def load_context(self, context) -> None:
+class ProbabilityOfDefault(PythonModel):
+    def load_context(self, context: PythonModelContext) -> None:
         self.pipeline = mlflow.sklearn.load_model(context.artifacts["pipeline"])
 
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> np.ndarray:
-        return self.pipeline.predict_proba(model_input)[:, 1].astype("float64")
+    def predict(
+        self, context: PythonModelContext, model_input: pd.DataFrame, params: Any = None
+    ) -> np.ndarray:
+        return np.asarray(self.pipeline.predict_proba(model_input)[:, 1], dtype=np.float64)
 
 
 mlflow.models.set_model(ProbabilityOfDefault())

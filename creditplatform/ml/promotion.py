@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 import duckdb
 from mlflow.exceptions import MlflowException
@@ -300,7 +301,7 @@ def _unaudited_champion(
     )  # fmt: skip
 
 
-def class_counts(metrics: dict) -> dict[str, tuple[int, int]]:
+def class_counts(metrics: dict[str, Any]) -> dict[str, tuple[int, int]]:
     """Defaults and non-defaults of each evaluated set (test, oot), from the candidate's row."""
     counts = {}
     for set_name, per_model in metrics.items():
@@ -315,7 +316,7 @@ def gated_decision(
     champion_now: int | None,
     lineage_missing: list[str],
     policy: GatePolicy,
-) -> tuple[str, list[str], dict]:
+) -> tuple[str, list[str], dict[str, Any]]:
     """The gates' verdict, refused outright when it would rest on a stale comparison.
 
     The evaluation scored the candidate against the champion of its own run; if the champion
@@ -391,8 +392,8 @@ def promote_candidate(
 
 
 def _staged(
-    registry: Registry, version: int, champion: int, reasons: list[str], gates: dict
-) -> tuple[str, list[str], dict]:
+    registry: Registry, version: int, champion: int, reasons: list[str], gates: dict[str, Any]
+) -> tuple[str, list[str], dict[str, Any]]:
     """Gates passed while a champion exists: the version becomes challenger and shadows the
     champion until the canary decides (replacing an earlier challenger, one at a time)."""
     replaced = current_challenger(registry)
@@ -402,7 +403,7 @@ def _staged(
     return MOVES_CHALLENGER, [*staged, *reasons], {**gates, "replaces_challenger": replaced}
 
 
-def rejection_alert(record: AuditRecord) -> dict:
+def rejection_alert(record: AuditRecord) -> dict[str, Any]:
     """The alert for a rejected candidate: the champion stays; the failed gates, and every
     gate's reason with its intervals, tell the data scientist why."""
     gates = record.gates.get("gates", [])

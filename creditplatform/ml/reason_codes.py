@@ -21,6 +21,7 @@ score (interactions are not split), which the API documents.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,7 @@ class Reason:
     reference: float | str | None
     contribution: float
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -60,7 +61,7 @@ def reference_values(train: pd.DataFrame) -> dict[str, float | str | None]:
     return reference
 
 
-def _plain(value: object) -> float | str | None:
+def _plain(value: Any) -> float | str | None:
     if value is None or value == MISSING_LEVEL or (isinstance(value, float) and np.isnan(value)):
         return None
     return value if isinstance(value, str) else float(value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from typing import Any, get_args
 
 
 @dataclass(frozen=True)
@@ -18,23 +19,23 @@ class ModelParams:
     calibration: str = "isotonic"
     seed: int = 42
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def overrides(cls, pairs: list[str]) -> dict:
+    def overrides(cls, pairs: list[str]) -> dict[str, Any]:
         """``["learning_rate=0.1", ...]`` as typed values for a run's ``candidate_model``
         config; an unknown name or a value of the wrong type is refused with what is allowed
         (the seed is a setting, so the split and the fit stay reproducible)."""
-        kinds = {f.name: f.type for f in fields(cls) if f.name != "seed"}
-        found = {}
+        kinds = {f.name: str(f.type) for f in fields(cls) if f.name != "seed"}
+        found: dict[str, Any] = {}
         for pair in pairs:
             name, sep, text = pair.partition("=")
             if not sep or name not in kinds:
                 raise ValueError(
                     f"--param {pair!r}: expected name=value, name one of {', '.join(kinds)}"
                 )
-            kind = {"float": float, "int": int, "str": str}[kinds[name]]
+            kind: type = {"float": float, "int": int, "str": str}[kinds[name]]
             try:
                 found[name] = kind(text)
             except ValueError:
@@ -42,7 +43,7 @@ class ModelParams:
         return found
 
 
-def request_note(reason: str, window: list[str], params: dict) -> str:
+def request_note(reason: str, window: list[str], params: dict[str, Any]) -> str:
     """What a person asked for, for the audit row: the reason, the window and every
     hyper-parameter that differs from the defaults."""
     defaults = ModelParams().as_dict()
@@ -81,32 +82,32 @@ class CandidateInfo:
     window: list[str]
     oot_month: str
     trigger: str
-    params: dict = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class EvaluationInfo:
     candidate: CandidateInfo
     champion_version: int | None
-    metrics: dict  # set -> model -> metric -> value (intervals: "<metric>_ci": [lo, hi])
+    metrics: dict[str, Any]  # set -> model -> metric -> value (intervals: "<metric>_ci": [lo, hi])
     report_dir: str
-    comparisons: dict = field(default_factory=dict)  # set -> paired tests (evaluation.py)
+    comparisons: dict[str, Any] = field(default_factory=dict)  # set -> paired tests (evaluation.py)
 
 
 # The record types an asset may hand another through the JSON IO manager; nothing else decodes.
-RECORD_TYPES = {cls.__name__: cls for cls in (SplitsInfo, CandidateInfo, EvaluationInfo)}
+Record = SplitsInfo | CandidateInfo | EvaluationInfo
+RECORD_TYPES: dict[str, type] = {cls.__name__: cls for cls in get_args(Record)}
 
 
-def encode_record(obj) -> dict:
+def encode_record(obj: object) -> dict[str, Any]:
     """``{"type": name, "value": ...}`` for a record, or a plain JSON value as type ``json``."""
-    name = type(obj).__name__
-    if name in RECORD_TYPES and isinstance(obj, RECORD_TYPES[name]):
-        return {"type": name, "value": asdict(obj)}
+    if isinstance(obj, Record):
+        return {"type": type(obj).__name__, "value": asdict(obj)}
     return {"type": "json", "value": obj}
 
 
-def _build(cls, value: dict):
-    kwargs = {}
+def _build(cls: type, value: dict[str, Any]) -> Any:
+    kwargs: dict[str, Any] = {}
     for spec in fields(cls):
         if spec.name not in value:  # stored before the field existed: its default
             continue
@@ -115,11 +116,13 @@ def _build(cls, value: dict):
     return cls(**kwargs)
 
 
-def decode_record(payload: dict):
+def decode_record(payload: dict[str, Any]) -> Any:
     """The inverse of ``encode_record``; an unknown type is refused, never instantiated."""
     kind, value = payload.get("type"), payload.get("value")
     if kind == "json":
         return value
     if kind not in RECORD_TYPES:
         raise ValueError(f"refusing to decode a stored value of unknown type {kind!r}")
+    if not isinstance(value, dict):
+        raise ValueError(f"a stored {kind} record is not an object: {value!r}")
     return _build(RECORD_TYPES[kind], value)

@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -172,11 +173,13 @@ def _requirements() -> list[str]:
     ]
 
 
-def log_sklearn_model(model, name: str, reference: dict) -> mlflow.models.model.ModelInfo:
+def log_sklearn_model(
+    model: Any, name: str, reference: dict[str, Any]
+) -> mlflow.models.model.ModelInfo:
     """A scikit-learn model in skops format (the baseline: read only by the platform); its
     signature and example are the contract's and the reference applicant's (``model_schema``)."""
     example = reference_example(reference)
-    return mlflow.sklearn.log_model(
+    info: mlflow.models.model.ModelInfo = mlflow.sklearn.log_model(
         model,
         name=name,
         signature=feature_signature(example, model.predict_proba(example)[:, 1]),
@@ -184,13 +187,16 @@ def log_sklearn_model(model, name: str, reference: dict) -> mlflow.models.model.
         skops_trusted_types=TRUSTED_TYPES,
         pip_requirements=_requirements(),
     )
+    return info
 
 
 # The reason-code reference applicant (``ml.reason_codes``), logged inside the PD model.
 REASON_REFERENCE = "reason_reference.json"
 
 
-def log_pd_model(pipeline, name: str, reason_reference: dict) -> mlflow.models.model.ModelInfo:
+def log_pd_model(
+    pipeline: Any, name: str, reason_reference: dict[str, Any]
+) -> mlflow.models.model.ModelInfo:
     """The PD model as MLflow's python_function whose ``predict`` is the PD (``pd_pyfunc``).
 
     The signature is the feature contract as stored (DOUBLE numerics, VARCHAR categories, none
@@ -208,7 +214,7 @@ def log_pd_model(pipeline, name: str, reason_reference: dict) -> mlflow.models.m
         )  # fmt: skip
         reference = Path(tmp) / REASON_REFERENCE
         reference.write_text(json.dumps(reason_reference, indent=1, sort_keys=True), "utf-8")
-        return mlflow.pyfunc.log_model(
+        info: mlflow.models.model.ModelInfo = mlflow.pyfunc.log_model(
             name=name,
             python_model=Path(__file__).with_name("pd_pyfunc.py"),
             artifacts={"pipeline": str(nested), "reason_reference": str(reference)},
@@ -216,6 +222,7 @@ def log_pd_model(pipeline, name: str, reason_reference: dict) -> mlflow.models.m
             input_example=example,
             pip_requirements=_requirements(),
         )
+        return info
 
 
 def logged_model_dir(model_id: str) -> Path:
@@ -269,8 +276,10 @@ def missing_lineage(registry: Registry, version: ModelVersion) -> list[str]:
 
 
 @contextmanager
-def _verified_copy(uri: str, expected: str | None, what: str) -> Iterator[Path]:
+def _verified_copy(uri: str | None, expected: str | None, what: str) -> Iterator[Path]:
     """A downloaded copy of the artifact, only if it hashes to the SHA-256 recorded for it."""
+    if not uri:
+        raise ArtifactTampered(f"{what}: no artifact location recorded; refusing to load it")
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(mlflow.artifacts.download_artifacts(uri, dst_path=tmp))
         actual = directory_sha256(local)
@@ -282,7 +291,7 @@ def _verified_copy(uri: str, expected: str | None, what: str) -> Iterator[Path]:
         yield local
 
 
-def _load_pipeline(local: Path):
+def _load_pipeline(local: Path) -> Any:
     """The fitted scikit-learn pipeline: the PD model's nested one, or a plain sklearn model."""
     if (local / "artifacts" / "pipeline").is_dir():
         return mlflow.sklearn.load_model(str(local / "artifacts" / "pipeline"))
@@ -292,20 +301,21 @@ def _load_pipeline(local: Path):
 # Models this process loaded, by the SHA-256 their bytes were verified to have: loading costs
 # ~0.5 s of MLflow and unpickling, and a monthly backfill loads the same champion every month.
 # Every call still downloads and hashes the artifact, so a tampered one is refused all the same.
-_loaded: dict[str, object] = {}
+_loaded: dict[str, Any] = {}
 _LOADED_MAX = 4  # champion, candidate and their baselines during an evaluation
 
 
-def _verified_load(uri: str, expected: str | None, what: str):
+def _verified_load(uri: str | None, expected: str | None, what: str) -> Any:
     with _verified_copy(uri, expected, what) as local:
-        if expected not in _loaded:
+        key = str(expected)  # the copy hashed to it, so it is a real SHA-256
+        if key not in _loaded:
             if len(_loaded) >= _LOADED_MAX:
                 _loaded.pop(next(iter(_loaded)))
-            _loaded[expected] = _load_pipeline(local)
-        return _loaded[expected]
+            _loaded[key] = _load_pipeline(local)
+        return _loaded[key]
 
 
-def load_verified(registry: Registry, version: ModelVersion):
+def load_verified(registry: Registry, version: ModelVersion) -> Any:
     """Download, check the artifact hash recorded at registration, then load."""
     return _verified_load(
         version.source,
@@ -314,7 +324,7 @@ def load_verified(registry: Registry, version: ModelVersion):
     )
 
 
-def load_verified_baseline(registry: Registry, version: ModelVersion):
+def load_verified_baseline(registry: Registry, version: ModelVersion) -> Any:
     """The logistic baseline logged with ``version``, checked against its recorded SHA-256."""
     return _verified_load(
         version.tags.get("baseline_uri", ""),
@@ -323,7 +333,7 @@ def load_verified_baseline(registry: Registry, version: ModelVersion):
     )
 
 
-def load_champion(registry: Registry) -> tuple[ModelVersion, object]:
+def load_champion(registry: Registry) -> tuple[ModelVersion, Any]:
     champion = registry.champion()
     if champion is None:
         raise NoChampion(
@@ -333,7 +343,7 @@ def load_champion(registry: Registry) -> tuple[ModelVersion, object]:
     return champion, load_verified(registry, champion)
 
 
-def load_explained(registry: Registry, version: ModelVersion) -> tuple[object, dict | None]:
+def load_explained(registry: Registry, version: ModelVersion) -> tuple[Any, dict[str, Any] | None]:
     """The version's pipeline and its reason-code reference (None for a version logged before
     references were), from one download checked against the recorded SHA-256."""
     what = f"model {registry.model_name} v{version.version}"

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Any
 
 from creditplatform.months import add_months
 
@@ -123,7 +124,7 @@ class MonthJudgement:
     calibration_gap_lower: float  # one-sided lower bound of |observed − mean PD|
     reasons: list[str]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 

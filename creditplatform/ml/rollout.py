@@ -13,6 +13,7 @@ import.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -28,6 +29,7 @@ from creditplatform.ml.promotion import (
     reconcile_promotions,
 )
 from creditplatform.ml.registry import CHAMPION, Registry
+from creditplatform.sql import scalar
 from creditplatform.warehouse.audit import AuditRecord, decided
 from creditplatform.warehouse.ingest import warehouse_tables
 from creditplatform.warehouse.month_data import SCORES, SHADOW_SCORES
@@ -49,12 +51,15 @@ def shadow_pairs(
         "WHERE s.model_version = ? AND b.model_version = ? ORDER BY s.month, s.SK_ID_CURR",
         [challenger, champion],
     ).df()
-    whole = con.execute(
-        f"SELECT count(*) FROM (SELECT month, count(*) AS n FROM {SCORES} "
-        "WHERE model_version = ? GROUP BY month) b JOIN (SELECT month, count(*) AS n FROM "
-        f"{SHADOW_SCORES} WHERE model_version = ? GROUP BY month) s USING (month) WHERE s.n >= b.n",
-        [champion, challenger],
-    ).fetchone()[0]
+    whole = scalar(
+        con.execute(
+            f"SELECT count(*) FROM (SELECT month, count(*) AS n FROM {SCORES} "
+            "WHERE model_version = ? GROUP BY month) b JOIN (SELECT month, count(*) AS n FROM "
+            f"{SHADOW_SCORES} WHERE model_version = ? GROUP BY month) s USING (month) "
+            "WHERE s.n >= b.n",
+            [champion, challenger],
+        )
+    )
     return pairs, whole > 0
 
 
@@ -69,7 +74,7 @@ class RolloutOutcome:
     record: AuditRecord | None = None
     pairs: pd.DataFrame | None = None
 
-    def alert(self) -> dict | None:
+    def alert(self) -> dict[str, Any] | None:
         """The alert a newly held challenger sends (its figures; how to approve or reject)."""
         if self.status != "held" or self.result is None:
             return None

@@ -34,7 +34,7 @@ def hash_bucket(ids: np.ndarray, seed: int) -> np.ndarray:
 
 def matured_months(label_share: pd.Series, minimum_share: float) -> list[str]:
     """Months whose applications (nearly) all carry an outcome, oldest first."""
-    return sorted(m for m, share in label_share.items() if share >= minimum_share)
+    return sorted(str(m) for m, share in label_share.items() if share >= minimum_share)
 
 
 def assign_splits(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import duckdb
 import pandas as pd
 
 from creditplatform.features.store import STORE
 from creditplatform.ml.splits import SPLITS, matured_months
+from creditplatform.sql import one_row
 from creditplatform.warehouse.engine import WarehouseLocation, transaction
 
 SPLITS_TABLE = "ml.training_splits"
@@ -41,7 +44,7 @@ def _split_rows(columns: str, months: list[str] | None) -> str:
     )
 
 
-def _split_params(split_set: str, split: str, months: list[str] | None) -> list:
+def _split_params(split_set: str, split: str, months: list[str] | None) -> list[Any]:
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}")
     return [split_set, split] + ([months] if months is not None else [])
@@ -63,9 +66,12 @@ def split_fingerprint(
 ) -> str:
     """Row count and an order-free hash of the split's feature rows as they are now, computed
     in DuckDB without reading them out: a key that changes when a feature month is rebuilt."""
-    rows, digest = con.execute(
-        _split_rows("count(*), bit_xor(hash(f))", months), _split_params(split_set, split, months)
-    ).fetchone()
+    rows, digest = one_row(
+        con.execute(
+            _split_rows("count(*), bit_xor(hash(f))", months),
+            _split_params(split_set, split, months),
+        )
+    )
     return f"{rows}-{digest or 0:016x}"
 
 

@@ -78,8 +78,8 @@ def split_window(connect: Connect, policy: SplitPolicy, has_champion: bool) -> S
         )
         if all(c.passed for c in checks):
             save_splits(con, split_set, splits)
-    counts = {k: int(v) for k, v in splits["split"].value_counts().items()}
-    rates = splits.groupby("split")["TARGET"].mean().round(5).to_dict()
+    counts = {str(k): int(v) for k, v in splits["split"].value_counts().items()}
+    rates = {str(k): float(v) for k, v in splits.groupby("split")["TARGET"].mean().round(5).items()}
     return SplitOutcome(SplitsInfo(split_set, window, window[-1], counts, rates, policy.seed),
                         checks)  # fmt: skip
 
@@ -160,7 +160,7 @@ def train_candidate(
 def mlflow_metrics(report: ev.Report) -> dict[str, dict[str, float]]:
     """The candidate's numbers per set as MLflow metrics: intervals as ``*_ci_lo``/``*_ci_hi``,
     paired differences as ``auc_diff_vs_<model>`` (with ``_ci_lo``, ``_ci_hi``, ``_p_value``)."""
-    found = {}
+    found: dict[str, dict[str, float]] = {}
     for set_name, per_model in report.metrics.items():
         values = per_model["candidate"]
         out = {k: v for k, v in ev.scalars(values).items() if v == v}  # NaN: no interval

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 from scipy.stats import rankdata
@@ -94,7 +95,7 @@ class PairedDifference:
     p_value: float
     se: float
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"difference": self.difference, "ci": [self.lo, self.hi],
                 "p_value": self.p_value, "se": self.se}  # fmt: skip
 
@@ -123,6 +124,11 @@ def brier(y: np.ndarray, p: np.ndarray) -> float:
 
 Statistic = Callable[[np.ndarray, np.ndarray], float]
 BOOTSTRAPPED: dict[str, Statistic] = {"brier": brier, "ece": expected_calibration_error}
+
+
+def _pair(values: np.ndarray) -> tuple[float, float]:
+    """An interval's two ends as plain floats."""
+    return float(values[0]), float(values[1])
 
 
 def stratified_bootstrap(
@@ -158,7 +164,7 @@ def stratified_bootstrap(
     tail = (1 - confidence) / 2 * 100
     return {
         model: {
-            metric: tuple(float(v) for v in np.percentile(draws[i, j], [tail, 100 - tail]))
+            metric: _pair(np.percentile(draws[i, j], [tail, 100 - tail]))
             for j, metric in enumerate(BOOTSTRAPPED)
         }
         for i, model in enumerate(scores)

@@ -228,7 +228,9 @@ def create_app(
             "artifact_sha256": model.artifact_sha256,
         }
 
-    def log_rows(scored: Scored, columns: dict, challenger: ServedModel | None) -> None:
+    def log_rows(
+        sink: RequestLog, scored: Scored, columns: dict, challenger: ServedModel | None
+    ) -> None:
         """Append to the request log, with the challenger's PDs on the same rows if any."""
         n = len(scored.features)
         shadow_pd, shadow_version = pd.array([None] * n, "Float64"), pd.array([None] * n, "Int32")
@@ -244,13 +246,15 @@ def create_app(
                     "event": "shadow_failed", "model_version": challenger.version,
                     "error": f"{type(err).__name__}: {err}",
                 })  # fmt: skip
-        request_log.append(scored.features, **columns, shadow_pd=shadow_pd,
-                           shadow_version=shadow_version)  # fmt: skip
-        metrics.request_log_dropped.set(request_log.dropped)
+        sink.append(scored.features, **columns, shadow_pd=shadow_pd,
+                   shadow_version=shadow_version)  # fmt: skip
+        metrics.request_log_dropped.set(sink.dropped)
 
-    def shadow_then_log(scored: Scored, columns: dict, challenger: ServedModel) -> None:
+    def shadow_then_log(
+        sink: RequestLog, scored: Scored, columns: dict, challenger: ServedModel
+    ) -> None:
         try:
-            log_rows(scored, columns, challenger)
+            log_rows(sink, scored, columns, challenger)
         finally:
             shadow_slots.release()
 
@@ -268,12 +272,13 @@ def create_app(
         }  # fmt: skip
         challenger = shadow_holder.current
         if challenger is None or challenger.version == scored.model.version:
-            log_rows(scored, columns, None)  # the log's own thread builds and writes the rows
+            # the log's own thread builds and writes the rows
+            log_rows(request_log, scored, columns, None)
         elif shadow_slots.acquire(blocking=False):
-            shadow_pool.submit(shadow_then_log, scored, columns, challenger)
+            shadow_pool.submit(shadow_then_log, request_log, scored, columns, challenger)
         else:
             metrics.shadow.labels("skipped").inc(len(rows))
-            log_rows(scored, columns, None)
+            log_rows(request_log, scored, columns, None)
 
     async def handle(request: Request, batch: bool) -> Response:
         request_id = request.state.request_id

@@ -120,7 +120,7 @@ def _row_problems(table: str, row: object, index: int, applicant: int | None) ->
 
 
 def _rows(applicant: dict, table: str) -> list:
-    value = applicant.get(table)
+    value = applicant[table]  # present: checked before any row is read
     return [value] if table == APPLICATION else value
 
 
@@ -171,7 +171,11 @@ def _ownership_problems(applicant: dict, index: int | None) -> list[Problem]:
 
 _NONE = type(None)
 # The Python types a JSON value of each declared type may have (bool is not an int here).
-_JSON_TYPES = {"int64": {int}, "float64": {int, float, _NONE}, "str": {str, _NONE}}
+_JSON_TYPES: dict[str, set[type]] = {
+    "int64": {int},
+    "float64": {int, float, _NONE},
+    "str": {str, _NONE},
+}
 
 
 def _column(table: str, column: str, values: list) -> pa.Array | None:

@@ -45,7 +45,8 @@ def landing_requests(month_dir: Path, limit: int | None = None) -> list[dict]:
                 if table == "bureau_balance"
                 else (row["SK_ID_CURR"])
             )
-            grouped[key].append(row)
+            if key is not None:  # a bureau_balance row of no bureau row belongs to nobody
+                grouped[key].append(row)
         children[table] = grouped
     return [
         {APPLICATION: app, **{t: children[t].get(app["SK_ID_CURR"], []) for t in TABLE_NAMES[1:]}}

@@ -76,7 +76,8 @@ def online_drift(
     with settings.warehouse.connect(read_only=True, wait_seconds=wait_seconds) as con:
         reference = load_split(con, champion.tags["data_sha256"], "train", months)
     empty = OnlineDrift(
-        version, months, len(reference), 0, since and since.isoformat(), None, None, [], None,
+        version, months, len(reference), 0, since.isoformat() if since else None,
+        None, None, [], None,
         settings.drift_psi_threshold, settings.drift_prediction_pvalue,
     )  # fmt: skip
     if online.empty:

@@ -33,13 +33,13 @@ def _row_model(table: str) -> type[BaseModel]:
 
 ROWS = {table: _row_model(table) for table in TABLE_NAMES}
 
+# The row models are built from the table specs at import, so their types are runtime values.
+_REQUEST_FIELDS: dict[str, Any] = {
+    table: (ROWS[table], ...) if table == "application" else (list[ROWS[table]], ...)  # type: ignore[valid-type]  # runtime-built models
+    for table in TABLE_NAMES
+}
 ScoreRequest = create_model(
-    "ScoreRequest",
-    __config__=ConfigDict(extra="forbid"),
-    **{
-        table: (ROWS[table], ...) if table == "application" else (list[ROWS[table]], ...)
-        for table in TABLE_NAMES
-    },
+    "ScoreRequest", __config__=ConfigDict(extra="forbid"), **_REQUEST_FIELDS
 )
 ScoreRequest.__doc__ = (
     "One applicant: the application row and the applicant's rows of every other table "

@@ -54,7 +54,7 @@ def _apply_null_groups(rng: np.random.Generator, frame: pd.DataFrame) -> None:
 
 def _building_block(rng: np.random.Generator, frame: pd.DataFrame) -> None:
     """_MODE and _MEDI are statistics of the same building as _AVG: keep them close to it."""
-    for col in [c for c in frame if c.endswith("_AVG")]:
+    for col in [str(c) for c in frame if str(c).endswith("_AVG")]:
         base = col[: -len("_AVG")]
         avg = frame[col].to_numpy(dtype=float)
         for suffix in ("_MODE", "_MEDI"):

@@ -7,6 +7,9 @@ steeper tail on the longer side, which gives the skewed shapes amounts and count
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -35,7 +38,7 @@ def skewed_quantile(u: np.ndarray, low: float, mid: float, high: float) -> np.nd
     return out
 
 
-def sample_levels(rng: np.random.Generator, levels: dict[str, float], n: int) -> np.ndarray:
+def sample_levels(rng: np.random.Generator, levels: Mapping[Any, float], n: int) -> np.ndarray:
     names = np.array(list(levels), dtype=object)
     weights = np.array(list(levels.values()), dtype=float)
     return names[rng.choice(len(names), size=n, p=weights / weights.sum())]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 import duckdb
 
@@ -32,7 +33,7 @@ class AuditRecord:
     decision: str  # one of DECISIONS
     trigger: str
     reasons: list[str]
-    gates: dict
+    gates: dict[str, Any]
     dagster_run_id: str
     data_sha256: str
     previous_champion: int | None
@@ -59,7 +60,7 @@ def ensure_audit(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _row(record: AuditRecord) -> list:
+def _row(record: AuditRecord) -> list[Any]:
     row = asdict(record)
     row["reasons"] = json.dumps(record.reasons)
     row["gates"] = json.dumps(record.gates, default=str)
@@ -132,7 +133,7 @@ def decided(con: duckdb.DuckDBPyConnection, version: int, decision: str) -> bool
     return found is not None
 
 
-def history(con: duckdb.DuckDBPyConnection) -> list[dict]:
+def history(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Every decision, oldest first (the table must exist: see ``ensure_audit``)."""
     cursor = con.execute(f"SELECT * FROM {AUDIT_TABLE} ORDER BY decided_at")
     names = [d[0] for d in cursor.description]

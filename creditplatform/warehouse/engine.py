@@ -44,7 +44,7 @@ T = TypeVar("T")
 def extension_file(name: str) -> Path:
     """The ``.duckdb_extension`` file of the installed wheel for this DuckDB version."""
     module = importlib.import_module(f"duckdb_extension_{name}")
-    path = Path(module.__file__).parent / "extensions" / f"v{duckdb.__version__}"
+    path = Path(str(module.__file__)).parent / "extensions" / f"v{duckdb.__version__}"
     found = path / f"{name}.duckdb_extension"
     if not found.exists():
         raise RuntimeError(

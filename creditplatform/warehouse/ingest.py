@@ -8,12 +8,13 @@ of an applicant the new delivery no longer has.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -24,7 +25,7 @@ from creditplatform.contracts.report import StagedTable, TableReport
 from creditplatform.contracts.row_counts import HISTORY_MONTHS
 from creditplatform.crashpoints import crashpoint
 from creditplatform.homecredit import TABLE_NAMES, TABLES, TableSpec
-from creditplatform.sql import ident
+from creditplatform.sql import ident, one_row, scalar
 from creditplatform.timing import Phases
 from creditplatform.warehouse.engine import transaction
 from creditplatform.warehouse.landing import landing_month, sha256_file
@@ -107,14 +108,16 @@ def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 def _summarise(con: duckdb.DuckDBPyConnection, staged: StagedTable) -> TableSummary:
     columns = staged.spec.columns
-    counts = con.execute(
-        "SELECT "
-        + ", ".join(f"count(*) - count({ident(c)})" for c in columns)
-        + f" FROM {staged.ref}"
-    ).fetchone()
+    counts = one_row(
+        con.execute(
+            "SELECT "
+            + ", ".join(f"count(*) - count({ident(c)})" for c in columns)
+            + f" FROM {staged.ref}"
+        )
+    )
     label_rate = None
     if "TARGET" in columns:
-        label_rate = con.execute(f'SELECT avg("TARGET") FROM {staged.ref}').fetchone()[0]
+        label_rate = scalar(con.execute(f'SELECT avg("TARGET") FROM {staged.ref}'))
     nulls = {c: int(n) for c, n in zip(columns, counts, strict=True) if n}
     return TableSummary(staged.report.rows, nulls, label_rate)
 
@@ -141,7 +144,9 @@ def recent_counts(con: duckdb.DuckDBPyConnection, month: str) -> dict[str, list[
     return history
 
 
-def _publish(con: duckdb.DuckDBPyConnection, month: str, staged: dict, run_id: str) -> int:
+def _publish(
+    con: duckdb.DuckDBPyConnection, month: str, staged: dict[str, Any], run_id: str
+) -> int:
     """Replace the month in raw and drop its derived rows, in one transaction; rows dropped."""
     now = datetime.now(UTC)
     present = warehouse_tables(con)
@@ -163,7 +168,7 @@ def _publish(con: duckdb.DuckDBPyConnection, month: str, staged: dict, run_id: s
 
 def ingest_month_stages(
     con: duckdb.DuckDBPyConnection, landing_dir: Path, month: str, run_id: str = ""
-) -> Iterator[MonthIngest]:
+) -> Generator[MonthIngest, None, None]:
     """Stage and validate one month, then (if every contract passes) publish it, in two steps
     for a caller with work of its own to do while the month is written.
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from creditplatform.sql import literal
+from creditplatform.sql import literal, scalar
 from creditplatform.warehouse.engine import LAKE
 
 
@@ -25,10 +25,14 @@ class LakeMaintenance:
 
 
 def _data_files(con: duckdb.DuckDBPyConnection) -> int:
-    return con.execute(
-        f"SELECT count(*) FROM __ducklake_metadata_{LAKE}.ducklake_data_file "
-        "WHERE end_snapshot IS NULL"
-    ).fetchone()[0]
+    return int(
+        scalar(
+            con.execute(
+                f"SELECT count(*) FROM __ducklake_metadata_{LAKE}.ducklake_data_file "
+                "WHERE end_snapshot IS NULL"
+            )
+        )
+    )
 
 
 def maintain_lake(con: duckdb.DuckDBPyConnection, retention_days: float) -> LakeMaintenance:

@@ -101,7 +101,7 @@ def landing_inventory(landing_dir: Path, partition_keys: set[str]) -> LandingInv
     )
 
 
-def month_fingerprint(folder: Path) -> tuple:
+def month_fingerprint(folder: Path) -> tuple[tuple[str, int, int], ...]:
     """Cheap stand-in for the checksums: names, sizes and modification times of the files."""
     return tuple(
         (p.name, p.stat().st_size, p.stat().st_mtime_ns)

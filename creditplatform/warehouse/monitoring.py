@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import duckdb
 import numpy as np
 import pandas as pd
 
+from creditplatform.sql import scalar
 from creditplatform.warehouse.engine import transaction
 from creditplatform.warehouse.ingest import warehouse_tables
 from creditplatform.warehouse.month_data import DRIFT_TABLE
@@ -19,9 +21,9 @@ def hours_since_drift_retrain(con: duckdb.DuckDBPyConnection, now: datetime) -> 
     """Hours by the platform's clock since the last drift-triggered promotion decision."""
     if "audit.promotions" not in warehouse_tables(con):
         return None
-    last = con.execute(
-        "SELECT max(decided_at) FROM audit.promotions WHERE trigger = 'drift'"
-    ).fetchone()[0]
+    last = scalar(
+        con.execute("SELECT max(decided_at) FROM audit.promotions WHERE trigger = 'drift'")
+    )
     return None if last is None else (now - last).total_seconds() / 3600
 
 
@@ -40,7 +42,7 @@ def cached_reference_scores(
         "ORDER BY position",
         [version, data_sha256],
     ).fetchnumpy()["pd"]
-    return scores if len(scores) else None
+    return np.asarray(scores) if len(scores) else None
 
 
 def ensure_monitoring(con: duckdb.DuckDBPyConnection) -> None:
@@ -75,7 +77,7 @@ def store_reference_scores(
     con.unregister("reference_rows")
 
 
-def record_drift(con: duckdb.DuckDBPyConnection, row: dict) -> None:
+def record_drift(con: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> None:
     """Replace the month's row in ``monitoring.drift`` (``status`` and the sensors read it)."""
     ensure_monitoring(con)
     with transaction(con):

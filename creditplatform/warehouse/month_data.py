@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 
 from creditplatform.features.store import ARCHIVE_PREFIX, STORE
+from creditplatform.sql import scalar
 
 SCORES = "scores.batch_scores"
 SHADOW_SCORES = "scores.shadow_scores"  # a challenger's PDs beside the champion's (rollout)
@@ -34,7 +35,7 @@ def forget_downstream(con: duckdb.DuckDBPyConnection, month: str, present: set[s
     archives = sorted(t for t in present if t.startswith(ARCHIVE_PREFIX))
     for table in (*DOWNSTREAM_TABLES, *archives):
         if table in present:
-            deleted += con.execute(f"DELETE FROM {table} WHERE month = ?", [month]).fetchone()[0]
+            deleted += scalar(con.execute(f"DELETE FROM {table} WHERE month = ?", [month]))
     return deleted
 
 

@@ -9,6 +9,7 @@ only as integer literals: DuckDB's own cast would round ``1.5`` to 2 and read ``
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -23,7 +24,7 @@ from creditplatform.contracts.report import (
     Violation,
 )
 from creditplatform.homecredit import TableSpec
-from creditplatform.sql import ident, literal
+from creditplatform.sql import ident, literal, one_row, scalar
 
 BOM = b"\xef\xbb\xbf"
 INTEGER_LITERAL = "[+-]?[0-9]+"
@@ -39,7 +40,7 @@ _REJECT_RULES = {
 
 
 def _violation(
-    spec: TableSpec, column: str | None, rule: str, count: int, cases: list, level: str = FILE
+    spec: TableSpec, column: str | None, rule: str, count: int, cases: list[Any], level: str = FILE
 ) -> Violation:
     return Violation(spec.name, COLUMNS_AND_TYPES, column, rule, count, cases, level)
 
@@ -70,11 +71,13 @@ def _header_violations(spec: TableSpec, path: Path) -> list[Violation]:
     if not found and header != expected:
         pairs = enumerate(zip(expected, header, strict=True), start=1)
         moved = [{"position": i, "expected": e, "found": h} for i, (e, h) in pairs if e != h]
-        found.append(_violation(spec, moved[0]["found"], "column_order", len(moved), moved, COLUMN))
+        found.append(
+            _violation(spec, str(moved[0]["found"]), "column_order", len(moved), moved, COLUMN)
+        )
     return found
 
 
-def _reject_violations(con: duckdb.DuckDBPyConnection, spec: TableSpec, rejects: str) -> list:
+def _reject_violations(con: duckdb.DuckDBPyConnection, spec: TableSpec, rejects: str) -> list[Any]:
     """One violation per kind of unreadable row (per column for a value that does not parse).
 
     A truncated row is one reject per missing field; grouping by line makes it one case.
@@ -83,7 +86,7 @@ def _reject_violations(con: duckdb.DuckDBPyConnection, spec: TableSpec, rejects:
         "SELECT error_type, CASE WHEN error_type = 'CAST' THEN column_name END AS col, "
         f"count(DISTINCT line) FROM {rejects} GROUP BY ALL ORDER BY 3 DESC"
     ).fetchall()
-    found = []
+    found: list[Violation] = []
     for error_type, column, count in groups:
         cases = con.execute(
             f"SELECT line, any_value(csv_line), any_value(error_message) FROM {rejects} "
@@ -94,8 +97,8 @@ def _reject_violations(con: duckdb.DuckDBPyConnection, spec: TableSpec, rejects:
         rule = _REJECT_RULES.get(str(error_type), str(error_type).lower().replace(" ", "_"))
         if rule == "parses_as_declared_type":
             rule = f"parses_as_{spec.dtypes.get(column, 'declared type')}"
-        cases = [{"line": ln, "text": text[:200], "error": msg[:300]} for ln, text, msg in cases]
-        found.append(Violation(spec.name, COLUMNS_AND_TYPES, column, rule, int(count), cases))
+        lines = [{"line": ln, "text": text[:200], "error": msg[:300]} for ln, text, msg in cases]
+        found.append(Violation(spec.name, COLUMNS_AND_TYPES, column, rule, int(count), lines))
     return found
 
 
@@ -133,7 +136,7 @@ def _integer_violations(
     if not columns:
         return []
     bad = [ident(_bad_integer(c)) for c in columns]
-    counts = con.execute(f"SELECT {', '.join(f'count({b})' for b in bad)} FROM {ref}").fetchone()
+    counts = one_row(con.execute(f"SELECT {', '.join(f'count({b})' for b in bad)} FROM {ref}"))
     found = []
     for column, text, count in zip(columns, bad, counts, strict=True):
         if count:
@@ -206,5 +209,5 @@ def stage_file(
         return staged
     report.violations += _reject_violations(con, spec, rejects)
     report.violations += _integer_violations(con, spec, ref)
-    report.rows = con.execute(f"SELECT count(*) FROM {ref}").fetchone()[0]
+    report.rows = scalar(con.execute(f"SELECT count(*) FROM {ref}"))
     return staged
