@@ -14,7 +14,7 @@ from creditplatform.contracts.lines import locate_rows
 from creditplatform.contracts.report import ERROR, WARNING
 from creditplatform.contracts.row_counts import HISTORY_BAND, row_count_violations
 from creditplatform.months import is_month
-from creditplatform.sql import ident, literal
+from creditplatform.sql import ident, literal, one_row, scalar
 from creditplatform.warehouse.landing import SUCCESS_MARKER, landing_inventory
 
 
@@ -39,6 +39,15 @@ def test_literal_keeps_nan_a_double():
 def test_literal_refuses_what_it_cannot_quote():
     with pytest.raises(TypeError, match="no SQL literal"):
         literal(object())
+
+
+def test_one_row_reads_an_aggregate_and_refuses_no_row():
+    with duckdb.connect() as con:
+        con.execute("CREATE TABLE t (x INTEGER)")
+        assert scalar(con.execute("SELECT count(*) FROM t")) == 0
+        assert one_row(con.execute("SELECT count(*), max(x) FROM t")) == (0, None)
+        with pytest.raises(RuntimeError, match="returned no row"):
+            one_row(con.execute("SELECT x FROM t"))
 
 
 @pytest.mark.parametrize("name", ["SK_ID_CURR", 'we"ird', "with space", "select"])
