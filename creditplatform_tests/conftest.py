@@ -31,9 +31,9 @@ SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
 FIXTURE_MIN_DEFAULTS = "2"
 
 
-# The slow tier's longest modules start first, so its workers finish together (longest first
-# is near-optimal for a few workers): the daemon test alone is ~15 of the tier's ~60
-# test-minutes, and started late it leaves the other workers idle at the end
+# The slow tier's longest modules start first, so its two workers finish together (longest
+# first is near-optimal for two workers): the daemon test alone is ~15 of the tier's ~60
+# test-minutes, and started late it leaves the other worker idle at the end
 # (`make test-slow PYTEST_ARGS=--durations=15` lists the durations).
 LONGEST_FIRST = (
     "test_daemon_loop.py", "test_demo_closed_loop.py", "test_crash_safety.py",

@@ -58,6 +58,7 @@ def _land(env: dict, source: Path, months: list[str]) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_closed_loop_under_the_real_daemon(_isolated_data_dir: Path, tmp_path: Path, monkeypatch):
     monkeypatch.setenv("CREDITPLATFORM_MIN_TRAINING_MONTHS", "4")
     monkeypatch.setenv("DAGSTER_HOME", str(REPO_ROOT))

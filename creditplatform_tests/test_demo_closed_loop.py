@@ -96,6 +96,7 @@ def test_stable_history_never_retrains_for_drift(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_income_shift_adapts_and_the_daemon_after_the_demo_launches_nothing(tmp_path, monkeypatch):
     """The drift story on the simulated clock, then ``make ui`` after ``make run``.
 
