@@ -13,7 +13,6 @@ import dagster as dg
 import pydantic
 
 from creditplatform.defs import metadata as md
-from creditplatform.defs.mlflow_run import MlFlow
 from creditplatform.defs.resources import (
     WAREHOUSE_POOL,
     Alerts,
@@ -150,8 +149,6 @@ def candidate_model(
     paths: PlatformPaths,
     warehouse: Warehouse,
     mlflow_tracking: MlflowResource,
-    # dagster-mlflow's run of this Dagster run, active in the process: everything is logged there.
-    mlflow: dg.ResourceParam[MlFlow],
     training: TrainingPolicy,
     scoring_policy: ScoringPolicy,
 ) -> dg.Output[CandidateInfo]:
