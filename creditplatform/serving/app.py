@@ -380,7 +380,7 @@ def create_app(
             app.openapi_schema = spec
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI documents replacing openapi
 
     def observe(path: str, status: int, seconds: float) -> None:
         metrics.requests.labels(path, str(status)).inc()

@@ -49,7 +49,7 @@ ScoreRequest.__doc__ = (
 
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    applicants: list[ScoreRequest] = Field(min_length=1)  # type: ignore[valid-type]
+    applicants: list[ScoreRequest] = Field(min_length=1)  # type: ignore[valid-type]  # a model built at import
 
 
 class ReasonCode(BaseModel):
