@@ -17,6 +17,7 @@ from creditplatform.defs.jobs import ingest_job, retrain_job, score_job
 from creditplatform.defs.lake_maintenance import lake_maintenance_job, lake_maintenance_schedule
 from creditplatform.defs.landing import landing_sensor
 from creditplatform.defs.manual_promotion import manual_promotion_job
+from creditplatform.defs.mlflow_run import mlflow_run
 from creditplatform.defs.raw import raw_tables
 from creditplatform.defs.resources import (
     Alerts,
@@ -58,10 +59,12 @@ PERSONAL_DATA_GROUPS = {"raw", "features", "scoring"}
 def platform_resources(settings: Settings) -> dict:
     """Every resource, keyed as the assets and sensors name their parameters."""
     paths = PlatformPaths.from_settings(settings)
+    tracking = MlflowResource.from_settings(settings)
     return {
         "paths": paths,
         "warehouse": Warehouse.from_settings(settings),
-        "mlflow_tracking": MlflowResource.from_settings(settings),
+        "mlflow_tracking": tracking,  # registry, aliases, links: ours
+        "mlflow": mlflow_run(tracking),  # the Dagster run's MLflow run: dagster-mlflow's
         "training": TrainingPolicy.from_settings(settings),
         "scoring_policy": ScoringPolicy.from_settings(settings),
         "promotion_gates": PromotionGates.from_settings(settings),

@@ -118,11 +118,14 @@ class ClosedLoop:
         self.after_canary: Callable[[], list[str]] = list
 
     def _tick(self, name: str) -> list[dg.RunRequest]:
+        from creditplatform.sensor_state import tick_context
+
         sensor = self.runner.defs.resolve_sensor_def(name)
-        context = dg.build_sensor_context(
-            instance=self.runner.instance,
+        context = tick_context(
+            sensor,
+            self.runner.instance,
+            self.runner.defs.resources,
             cursor=self.state.cursor(name),
-            resources=self.runner.defs.resources,
             definitions=self.runner.defs,
         )
         data = sensor.evaluate_tick(context)

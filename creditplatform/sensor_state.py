@@ -14,6 +14,7 @@ storage types, used exactly as the daemon uses them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
@@ -102,3 +103,30 @@ def request_tags(sensor: str, request: dg.RunRequest) -> dict[str, str]:
     """The tags a daemon-launched run of this request carries; the daemon skips a run key
     that a run with these tags already holds."""
     return {**request.tags, RUN_KEY_TAG: str(request.run_key), SENSOR_NAME_TAG: sensor}
+
+
+def declared_resources(
+    sensor: dg.SensorDefinition, resources: Mapping[str, object] | None
+) -> dict[str, object]:
+    """The resources ``sensor`` declares, out of all of them: what the daemon builds for a tick.
+
+    A test or demo context given every resource builds every one at the tick, and ``mlflow``
+    (dagster-mlflow's run of a Dagster run) would start an MLflow run there: a sensor has none.
+    """
+    return {k: v for k, v in (resources or {}).items() if k in sensor.required_resource_keys}
+
+
+def tick_context(
+    sensor: dg.SensorDefinition,
+    instance: dg.DagsterInstance,
+    resources: Mapping[str, object] | None,
+    cursor: str | None = None,
+    definitions: dg.Definitions | None = None,
+) -> dg.SensorEvaluationContext:
+    """A tick's context as the daemon builds it (only ``declared_resources``)."""
+    return dg.build_sensor_context(
+        instance=instance,
+        cursor=cursor,
+        resources=declared_resources(sensor, resources),
+        definitions=definitions,
+    )

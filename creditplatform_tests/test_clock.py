@@ -16,6 +16,7 @@ from creditplatform.definitions import platform_resources
 from creditplatform.defs.retrain_triggers import staleness_sensor
 from creditplatform.ml.retrain_rules import degraded_in_a_row
 from creditplatform.months import reference_months
+from creditplatform.sensor_state import tick_context
 from creditplatform.settings import load_settings
 from creditplatform.status import describe_episode, drift_episode
 
@@ -52,9 +53,7 @@ def test_the_demo_clock_sets_the_partition_range_of_a_fresh_code_load(tmp_path: 
 
 
 def _staleness(instance):
-    context = dg.build_sensor_context(
-        instance=instance, resources=platform_resources(load_settings())
-    )
+    context = tick_context(staleness_sensor, instance, platform_resources(load_settings()))
     data = staleness_sensor.evaluate_tick(context)
     return data.run_requests or [], data.skip_message
 

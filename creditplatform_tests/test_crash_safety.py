@@ -24,6 +24,7 @@ import duckdb
 import pytest
 from mlflow.tracking import MlflowClient
 
+from creditplatform.sensor_state import tick_context
 from creditplatform.settings import REPO_ROOT, load_settings
 from creditplatform.synthetic.generate import GenerateOptions, generate_history
 from creditplatform.warehouse.audit import history
@@ -213,7 +214,7 @@ def test_kill_minus_nine_at_every_commit_point(_isolated_data_dir: Path, monkeyp
     with dg.DagsterInstance.get() as instance:
         sensor = defs.resolve_sensor_def("staleness_sensor")
         tick = sensor.evaluate_tick(
-            dg.build_sensor_context(instance=instance, resources=defs.resources, definitions=defs)
+            tick_context(sensor, instance, defs.resources, definitions=defs)
         )
     assert not tick.run_requests  # no error, no request: the tick waits for the writer
     os.kill(writer.pid, signal.SIGKILL)

@@ -20,6 +20,7 @@ from creditplatform.cli import main
 from creditplatform.definitions import build_definitions, platform_resources
 from creditplatform.defs.retrain_triggers import drift_retrain_sensor, staleness_sensor
 from creditplatform.ml.registry import Registry, champion_since
+from creditplatform.sensor_state import tick_context
 from creditplatform.settings import load_settings
 from creditplatform.status import render, status
 from creditplatform.warehouse.landing import land_month
@@ -87,9 +88,8 @@ def test_a_champion_past_its_retirement_age_is_alerted_once_and_tagged(platform)
     cursor = None
     with dg.instance_for_test() as instance:
         for _ in range(2):  # two ticks: one alert
-            context = dg.build_sensor_context(
-                instance=instance, cursor=cursor, resources=platform_resources(settings)
-            )
+            resources = platform_resources(settings)
+            context = tick_context(staleness_sensor, instance, resources, cursor=cursor)
             cursor = staleness_sensor.evaluate_tick(context).cursor
     (alert,) = _alerts(settings.data_dir, "retirement_due")
     assert alert["champion_version"] == int(champion.version)
@@ -181,9 +181,8 @@ def test_a_real_drift_report_verdict_reaches_the_alert_once(platform):
     cursor = None
     with dg.DagsterInstance.get() as instance:
         for _ in range(2):  # two ticks, one alert at most
-            context = dg.build_sensor_context(
-                instance=instance, cursor=cursor, resources=platform_resources(settings)
-            )
+            resources = platform_resources(settings)
+            context = tick_context(drift_retrain_sensor, instance, resources, cursor=cursor)
             cursor = drift_retrain_sensor.evaluate_tick(context).cursor
     alerts = _alerts(settings.data_dir, "performance_degraded")
     assert len(alerts) == int(judged["degraded"])

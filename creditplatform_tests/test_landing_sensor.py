@@ -5,15 +5,12 @@ import shutil
 import dagster as dg
 
 from creditplatform.defs.landing import landing_sensor
+from creditplatform.sensor_state import tick_context
 from creditplatform_tests.conftest import resources_at
 
 
 def evaluate(instance, data_dir, cursor=None):
-    context = dg.build_sensor_context(
-        instance=instance,
-        cursor=cursor,
-        resources=resources_at(data_dir),
-    )
+    context = tick_context(landing_sensor, instance, resources_at(data_dir), cursor=cursor)
     result = landing_sensor(context)
     requests = result if isinstance(result, list) else []
     return requests, context.cursor
@@ -59,10 +56,7 @@ def test_new_month_once_then_again_only_when_content_changes(small_history, tmp_
 
 
 def test_skip_reason_when_nothing_landed(tmp_path):
-    context = dg.build_sensor_context(
-        instance=dg.DagsterInstance.ephemeral(),
-        resources=resources_at(tmp_path),
-    )
+    context = tick_context(landing_sensor, dg.DagsterInstance.ephemeral(), resources_at(tmp_path))
     result = landing_sensor(context)
     assert isinstance(result, dg.SkipReason)
     assert "no new, changed or retryable complete month" in result.skip_message
@@ -141,10 +135,9 @@ def test_folders_that_are_not_months_are_reported_once_and_never_block(
     assert alert["kind"] == "landing_folder_ignored"
     assert sorted(alert["folders"]) == ["1999-12", "2024-13", "backup"]
 
-    context = dg.build_sensor_context(
-        instance=instance, cursor=cursor,
-        resources=resources_at(_isolated_data_dir),
-    )  # fmt: skip
+    context = tick_context(
+        landing_sensor, instance, resources_at(_isolated_data_dir), cursor=cursor
+    )
     skipped = landing_sensor(context)
     assert isinstance(skipped, dg.SkipReason)
     assert "not a YYYY-MM month: 2024-13, backup" in skipped.skip_message

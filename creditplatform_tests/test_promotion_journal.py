@@ -91,7 +91,7 @@ def _model(registry: Registry, seed: int, tags: dict | None = None, evaluated: b
     y = (x["EXT_SOURCE_2"] + rng.normal(size=40) > 0).astype(int).to_numpy()
     pick = ColumnTransformer([("numbers", SimpleImputer(), list(x.columns))])
     model = make_pipeline(pick, LogisticRegression()).fit(x, y)
-    with registry.run(f"m{seed}", {}) as run:
+    with mlflow.start_run(run_name=f"m{seed}", experiment_id=registry.experiment_id()) as run:
         info = log_pd_model(model, "model", {})
         base = log_sklearn_model(model, "baseline", {})
         if evaluated:

@@ -23,6 +23,7 @@ from creditplatform.ml.promotion import alias_version, current_challenger
 from creditplatform.ml.registry import CHAMPION, Registry, logged_model_dir
 from creditplatform.ml.retrain_rules import retrain_hold
 from creditplatform.ml.rollout import shadow_pairs
+from creditplatform.sensor_state import tick_context
 from creditplatform.serving.app import create_app
 from creditplatform.serving.examples import landing_requests
 from creditplatform.settings import load_settings
@@ -160,9 +161,9 @@ def _status() -> dict:
 def _canary_sensor_requests() -> list[dg.RunRequest]:
     defs = build_definitions(load_settings())
     with dg.DagsterInstance.get() as instance:
-        context = dg.build_sensor_context(instance=instance, definitions=defs,
-                                          resources=defs.resources)  # fmt: skip
-        return list(defs.resolve_sensor_def("canary_sensor")(context) or [])
+        sensor = defs.resolve_sensor_def("canary_sensor")
+        context = tick_context(sensor, instance, defs.resources, definitions=defs)
+        return list(sensor(context) or [])
 
 
 def _tamper(registry: Registry, version: int) -> None:

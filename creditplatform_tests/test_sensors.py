@@ -19,6 +19,7 @@ from creditplatform.defs.alerts import check_failure_alert_sensor, run_failure_a
 from creditplatform.defs.retrain_triggers import drift_retrain_sensor, staleness_sensor
 from creditplatform.features.store import build_month
 from creditplatform.months import expected_latest_month
+from creditplatform.sensor_state import declared_resources, tick_context
 from creditplatform.settings import load_settings
 
 DRIFTED = {"max_psi": 0.9, "max_psi_feature": "AMT_INCOME_TOTAL", "prediction_ks_pvalue": 0.001,
@@ -45,7 +46,7 @@ def staleness(instance, cursor=None):
 def tick(sensor, instance, cursor=None):
     """One tick with the resources the code location would give it (settings as set now)."""
     resources = platform_resources(load_settings())
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+    context = tick_context(sensor, instance, resources, cursor=cursor)
     data = sensor.evaluate_tick(context)
     return data.run_requests or [], data.skip_message, data.cursor
 
@@ -260,6 +261,7 @@ def test_failed_contract_alerts_once_with_its_checks(data_copy, webhook, monkeyp
     monkeypatch.setenv("CREDITPLATFORM_DATA_DIR", str(data_copy))
     monkeypatch.setenv("CREDITPLATFORM_ALERT_WEBHOOK_URL", url)
     (data_copy / "landing" / "2024-01" / "bureau.csv").write_bytes(b"")
+    resources = platform_resources(load_settings())
     with dg.instance_for_test() as instance:
         defs = build_definitions(load_settings())
         result = defs.resolve_job_def("ingest_job").execute_in_process(
@@ -269,7 +271,7 @@ def test_failed_contract_alerts_once_with_its_checks(data_copy, webhook, monkeyp
         context = dg.build_run_status_sensor_context(
             sensor_name="run_failure_alert_sensor", dagster_instance=instance,
             dagster_run=result.dagster_run, dagster_event=result.get_run_failure_event(),
-            resources=platform_resources(load_settings()),
+            resources=declared_resources(run_failure_alert_sensor, resources),
         ).for_run_failure()  # fmt: skip
         run_failure_alert_sensor(context)
     assert len(received) == 1 and received[0]["kind"] == "run_failure"
@@ -288,13 +290,14 @@ def test_failed_warning_check_of_a_successful_run_alerts(tmp_path, monkeypatch):
             passed=False, severity=dg.AssetCheckSeverity.WARN, description="PSI 0.4 >= 0.2"
         )
 
+    resources = platform_resources(load_settings())
     with dg.instance_for_test() as instance:
         result = dg.materialize([watched], instance=instance)
         assert result.success
         context = dg.build_run_status_sensor_context(
             sensor_name="check_failure_alert_sensor", dagster_instance=instance,
             dagster_run=result.dagster_run, dagster_event=result.get_run_success_event(),
-            resources=platform_resources(load_settings()),
+            resources=declared_resources(check_failure_alert_sensor, resources),
         )  # fmt: skip
         skip = check_failure_alert_sensor(context)
     assert "1 check failure alert(s) sent" in str(skip)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 import jsonschema
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -207,7 +208,7 @@ def test_a_champion_whose_compiled_form_disagrees_is_refused_and_v1_keeps_servin
         booster = pipeline.calibrated_classifiers_[0].estimator.estimator
         frame = booster.named_steps["frame"]
         frame.kw_args = {**frame.kw_args, "numeric": tuple(reversed(frame.kw_args["numeric"]))}
-        with registry.run("compiled-refusal-test", {}):
+        with mlflow.start_run(experiment_id=registry.experiment_id()):
             info = log_pd_model(pipeline, "model", reference)
         tags = {"feature_schema_version": str(FEATURE_SCHEMA_VERSION)}
         v2 = register(registry, info.model_uri, tags)

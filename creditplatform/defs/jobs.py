@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from creditplatform.defs.mlflow_run import end_mlflow_on_run_finished
 from creditplatform.defs.raw import RAW_GROUP
 from creditplatform.defs.training import TRAINING_GROUP
 
@@ -18,6 +19,8 @@ retrain_job = dg.define_asset_job(
     "retrain_job",
     selection=dg.AssetSelection.groups(TRAINING_GROUP),
     description="Splits → candidate model → evaluation → gated promotion.",
+    # dagster-mlflow ends the job's MLflow run after the last step, FAILED if one fails.
+    hooks={end_mlflow_on_run_finished},
 )
 
 score_job = dg.define_asset_job(

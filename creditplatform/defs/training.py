@@ -8,6 +8,7 @@ loads the code location (the UI, the daemon, each run) would otherwise pay ~5 s 
 """
 
 from dataclasses import replace
+from typing import Any
 
 import dagster as dg
 import pydantic
@@ -149,6 +150,8 @@ def candidate_model(
     paths: PlatformPaths,
     warehouse: Warehouse,
     mlflow_tracking: MlflowResource,
+    # dagster-mlflow's run of this Dagster run, active in the process: everything is logged there.
+    mlflow: dg.ResourceParam[Any],
     training: TrainingPolicy,
     scoring_policy: ScoringPolicy,
 ) -> dg.Output[CandidateInfo]:

@@ -132,25 +132,13 @@ class Registry:
             self.experiment, artifact_location=self.artifact_root.as_uri()
         )
 
-    @contextmanager
-    def run(self, run_name: str, tags: dict[str, str]) -> Iterator[mlflow.ActiveRun]:
-        """An MLflow run that is always ended, FAILED if the block raised.
-
-        A process killed with SIGKILL cannot end its run; the next run closes such orphans as
-        FAILED (``close_orphaned_runs``), so the MLflow UI never shows a dead run as RUNNING.
-        """
-        experiment_id = self.experiment_id()
-        close_orphaned_runs(self.client(), experiment_id)
-        owner = {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
-        active = mlflow.start_run(
-            experiment_id=experiment_id, run_name=run_name, tags={**tags, **owner}
-        )
-        try:
-            yield active
-        except BaseException:
-            mlflow.end_run(status="FAILED")
-            raise
-        mlflow.end_run(status="FINISHED")
+    def before_run(self) -> dict[str, str]:
+        """Ready the store for a run this process starts: the experiment exists (created with
+        our artifact root, not MLflow's default), runs a killed process left RUNNING are closed
+        as FAILED (``close_orphaned_runs``: SIGKILL ends no run), and the returned tags name
+        this process, so the next run can close this one if it dies the same way."""
+        close_orphaned_runs(self.client(), self.experiment_id())
+        return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
 
     def champion(self) -> ModelVersion | None:
         try:

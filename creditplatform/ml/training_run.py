@@ -111,8 +111,12 @@ def train_candidate(
     scoring: MetricPolicy,
     run: RunFacts,
 ) -> TrainedCandidate:
-    """Fit the PD model and the baseline, log both to MLflow and register the model with its
-    lineage tags (data hash, window, schema version, commit, orchestrator run)."""
+    """Fit the PD model and the baseline, log both into the active MLflow run (the Dagster
+    run's, ``defs/mlflow_run.py``) and register the model with its lineage tags (data hash,
+    window, schema version, commit, orchestrator run), which the run carries too."""
+    active = mlflow.active_run()
+    if active is None:
+        raise CannotTrain("no active MLflow run: candidate_model needs the `mlflow` resource")
     with connect() as con:
         train_x = load_split(con, splits.split_set, "train")
         valid_x = load_split(con, splits.split_set, "valid")
@@ -128,23 +132,23 @@ def train_candidate(
         "trigger": run.trigger, "window": ",".join(splits.window), "trained_at": trained_at,
         **({"reason": run.reason} if run.reason else {}),
     }  # fmt: skip
-    with registry.run(f"candidate-{run.run_id[:8]}", tags) as active:
-        crashpoint("fit")
-        models = train(train_x, train_y, valid_x, valid_y, params)
-        mlflow.log_params(params.as_dict())
-        for label, model in (("model", models.model), ("baseline", models.baseline)):
-            metrics = classification_metrics(
-                valid_y, predict_pd(model, valid_x), scoring.policy_threshold,
-                scoring.precision_at_k_share,
-            )  # fmt: skip
-            mlflow.log_metrics({f"valid_{label}_{k}": v for k, v in metrics.items()})
-        reference = reference_values(train_x)
-        logged = log_pd_model(models.model, "model", reference)
-        baseline = log_sklearn_model(models.baseline, "baseline", reference)
-        version = register(registry, logged.model_uri, {
-            **tags, "baseline_uri": baseline.model_uri,
-            "baseline_sha256": artifact_sha256(baseline.model_uri),
-        })  # fmt: skip
+    mlflow.set_tags(tags)
+    crashpoint("fit")
+    models = train(train_x, train_y, valid_x, valid_y, params)
+    mlflow.log_params(params.as_dict())
+    for label, model in (("model", models.model), ("baseline", models.baseline)):
+        metrics = classification_metrics(
+            valid_y, predict_pd(model, valid_x), scoring.policy_threshold,
+            scoring.precision_at_k_share,
+        )  # fmt: skip
+        mlflow.log_metrics({f"valid_{label}_{k}": v for k, v in metrics.items()})
+    reference = reference_values(train_x)
+    logged = log_pd_model(models.model, "model", reference)
+    baseline = log_sklearn_model(models.baseline, "baseline", reference)
+    version = register(registry, logged.model_uri, {
+        **tags, "baseline_uri": baseline.model_uri,
+        "baseline_sha256": artifact_sha256(baseline.model_uri),
+    })  # fmt: skip
     info = CandidateInfo(
         version=int(version.version), mlflow_run_id=active.info.run_id,
         model_uri=f"models:/{registry.model_name}/{version.version}",
