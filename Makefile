@@ -88,7 +88,7 @@ test-all: venv
 	$(PYTEST) $(PYTEST_ARGS)
 
 bench: venv
-	$(VENV)/bin/python -m benchmarks.scale --months 12 --applications-per-month 25626
+	$(VENV)/bin/python -m benchmarks.scale --months 12 --applications-per-month 25626 --profile production
 	$(VENV)/bin/python -m benchmarks.drift_quality --applications-per-month 3000
 	$(VENV)/bin/python -m benchmarks.drift_speed --applications-per-month 25000
 	$(VENV)/bin/python -m benchmarks.ingest_speed --applications-per-month 25626 --months-before 6

@@ -12,8 +12,13 @@
 4. Model quality against the oracle on the model just trained (``model_quality``).
 5. Incremental month: land the held-back month and run it through raw → checks → features →
    drift → scores with ``dagster asset materialize ... --partition`` (CLI start-up included).
+6. With ``--profile production``: step 2 again on the same landed months, on the production
+   profile (DuckLake warehouse with its catalog in PostgreSQL, Dagster's instance and MLflow
+   in PostgreSQL), on a throwaway cluster of Debian's PostgreSQL started for the run
+   (``creditplatform.local_postgres``: one machine, ``fsync=off`` as in the tests, so commits
+   cost less than on a durable server). Reported stage by stage beside the local run.
 
-    python -m benchmarks.scale --months 12 --applications-per-month 25626
+    python -m benchmarks.scale --months 12 --applications-per-month 25626 [--profile production]
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from benchmarks import feature_engines, model_quality, predict_blocks
 from benchmarks.common import write_results
 from benchmarks.graph_run import RAW_KEYS, STAGES
 from benchmarks.processes import run_measured
+from creditplatform import local_postgres
 from creditplatform.homecredit import TABLES
 from creditplatform.months import month_range
 from creditplatform.settings import REPO_ROOT, load_settings
@@ -62,6 +68,42 @@ def _environment(data_dir: Path) -> dict[str, str]:
     }
     env.pop("MLFLOW_TRACKING_URI", None)  # the embedded store under the data dir
     return env
+
+
+def _production_environment(data_dir: Path, cluster: local_postgres.Cluster) -> dict[str, str]:
+    """The production profile on ``cluster`` (new databases for the lake catalog, MLflow and
+    Dagster), as ``deploy/production/stack.sh`` and the tests' ``production`` fixture set it."""
+    env = _environment(data_dir)
+    env.pop("CREDITPLATFORM_DAGSTER_STORAGE")  # the instance is in PostgreSQL
+    for part in ("lake", "mlflow", "dagster"):
+        database = f"scale_{part}"
+        cluster.create_database(database)
+        env[f"CREDITPLATFORM_POSTGRES_{part.upper()}_DB"] = database
+    return {
+        **env,
+        "CREDITPLATFORM_PROFILE": "production",
+        "CREDITPLATFORM_POSTGRES_HOST": cluster.host,
+        "CREDITPLATFORM_POSTGRES_PORT": str(cluster.port),
+        "CREDITPLATFORM_POSTGRES_USER": local_postgres.SUPERUSER,
+        "DAGSTER_HOME": str(REPO_ROOT / "deploy" / "production"),
+    }
+
+
+def _production_graph(months: list[str], landing: Path, workdir: Path) -> dict:
+    """The whole graph on the production profile, on the landed files of ``landing`` (linked,
+    not copied), with a cluster of its own stopped (by its pid) when the graph is done."""
+    data_dir = workdir / "production"
+    shutil.copytree(landing, data_dir / "landing", copy_function=os.link)
+    # Not under the workdir when that is private to root: the server runs as `postgres`.
+    directory = Path(tempfile.mkdtemp(prefix="creditplatform-scale-postgres-"))
+    cluster = local_postgres.start(directory)
+    try:
+        _say("the same graph on the production profile (DuckLake, PostgreSQL) ...")
+        summary, stages, _ = _graph(months, _production_environment(data_dir, cluster))
+    finally:
+        cluster.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+    return {**summary, "stages": stages, "postgres": "throwaway local cluster, fsync=off"}
 
 
 # What every process of the platform imports before its first step (a CLI command, a run worker).
@@ -122,7 +164,7 @@ def _scoring(detail: dict) -> dict:
     }
 
 
-def run(months: int, applications: int, seed: int, workdir: Path) -> dict:
+def run(months: int, applications: int, seed: int, workdir: Path, production: bool) -> dict:
     data_dir = workdir / "data"
     env = _environment(data_dir)
     all_months = month_range("2024-01", months + 1)
@@ -144,6 +186,9 @@ def run(months: int, applications: int, seed: int, workdir: Path) -> dict:
     imports = _import_seconds(env, workdir)
     _say(f"start-up imports: {imports}")
     graph, stages, details = _graph(history, env)
+    on_production = (
+        _production_graph(history, data_dir / "landing", workdir) if production else None
+    )
     train = details["train"]["runs"][0]["metadata"]
     settings = replace(load_settings(), data_dir=data_dir)
     rows = _published_rows(settings.warehouse_path)
@@ -185,6 +230,16 @@ def run(months: int, applications: int, seed: int, workdir: Path) -> dict:
         "scoring": scoring,
         "scoring_rows_per_s": scoring["rows_per_s"],
         "predict_rows_per_s_by_block": blocks,
+        **(
+            {
+                "production": on_production,
+                "production_vs_local": round(
+                    on_production["total_wall_s"] / graph["total_wall_s"], 2
+                ),
+            }
+            if on_production
+            else {}
+        ),
     }
 
 
@@ -229,7 +284,33 @@ def markdown(result: dict) -> str:
         + ", ".join(f"{k}: {v:,}" for k, v in result["predict_rows_per_s_by_block"].items())
         + ".",
     ]
+    if "production" in result:
+        lines += ["", *_profiles(scale, result["production"], result["production_vs_local"])]
     return "\n".join(lines)
+
+
+def _profiles(local: dict, production: dict, ratio: float) -> list[str]:
+    """The same months through the same graph on both profiles, stage by stage."""
+    lines = [
+        "### Both profiles, same landed months",
+        "",
+        f"Production: DuckLake warehouse, Dagster instance, MLflow and the lake catalog in "
+        f"PostgreSQL ({production['postgres']}).",
+        "",
+        "| stage | local wall s | production wall s | production / local |",
+        "|---|---|---|---|",
+    ]
+    for name, stage in local["stages"].items():
+        other = production["stages"][name]["wall_s"]
+        share = f"{other / stage['wall_s']:.2f}" if stage["wall_s"] else "—"
+        lines.append(f"| {name} | {stage['wall_s']} | {other} | {share} |")
+    lines += [
+        f"| process start | {local['start_s']} | {production['start_s']} | |",
+        f"| **whole graph** | **{local['total_wall_s']}** | **{production['total_wall_s']}** "
+        f"| **{ratio:.2f}** |",
+        f"| peak RSS GB | {local['peak_rss_gb']} | {production['peak_rss_gb']} | |",
+    ]
+    return lines
 
 
 def main() -> None:
@@ -239,15 +320,20 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--name", default="scale")
     parser.add_argument("--workdir", help="kept after the run (default: a temp dir, removed)")
+    parser.add_argument(
+        "--profile", choices=("local", "production"), default="local",
+        help="production: the graph runs again on DuckLake and PostgreSQL, reported beside",
+    )  # fmt: skip
     args = parser.parse_args()
+    production = args.profile == "production"
     if args.workdir:
         workdir = Path(args.workdir)
         shutil.rmtree(workdir, ignore_errors=True)
         workdir.mkdir(parents=True)
-        result = run(args.months, args.applications_per_month, args.seed, workdir)
+        result = run(args.months, args.applications_per_month, args.seed, workdir, production)
     else:
         with tempfile.TemporaryDirectory(prefix="creditplatform-scale-") as tmp:
-            result = run(args.months, args.applications_per_month, args.seed, Path(tmp))
+            result = run(args.months, args.applications_per_month, args.seed, Path(tmp), production)
     text = "\n\n".join(
         [markdown(result), feature_engines.markdown({"pandas": result["features_vs_pandas"],
                                    "polars": result["features_vs_polars"]}),

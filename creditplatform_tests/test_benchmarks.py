@@ -56,3 +56,9 @@ def test_committed_summary_has_the_promised_keys():
         s["retrains_stable"] for s in latest["drift_quality"].values()
     )
     assert {"cores", "ram_gb"} <= set(latest["machine"])
+    # make bench runs the same months through the same graph on the production profile too.
+    production = latest["production"]
+    assert set(production["stages"]) == stages
+    assert latest["production_vs_local"] == round(
+        production["total_wall_s"] / latest["scale"]["total_wall_s"], 2
+    )
