@@ -18,7 +18,7 @@ RUN_MONTHS ?= 18
 RUN_APPLICATIONS ?= 4000
 RUN_SCENARIO ?= income_shift
 
-.PHONY: help venv run ui stop test test-slow test-all lint bench bench-small clean
+.PHONY: help venv run ui stop test test-slow test-all lint bench bench-small bench-scaling clean
 
 help:
 	@echo "make run    generate data and run the pipeline end to end (rebuilds data/ from scratch)"
@@ -31,6 +31,7 @@ help:
 	@echo "make bench  whole graph at Home Credit scale (both profiles), DuckDB vs Polars and pandas,"
 	@echo "           model and drift quality, serving"
 	@echo "make bench-small  the same benchmarks at 1/20 scale (a few minutes)"
+	@echo "make bench-scaling  the whole graph at 1x, 2x and 4x Home Credit scale: how cost grows (hours)"
 	@echo "make lint   the pre-commit hooks (ruff, mypy, dg, hadolint, Kubernetes, bandit, detect-secrets), promtool"
 	@echo "make clean  remove generated data (keeps the venv)"
 
@@ -101,7 +102,8 @@ bench: venv
 	$(VENV)/bin/python -m benchmarks.summary
 
 # The same harness at 1/20 of the applications (6 months, one drift scenario), so it stays
-# quick; CI runs it. Its results (*_small.*) are not committed.
+# quick: run it after changing benchmarks/ (CI does not). Its results (*_small.*) are not
+# committed.
 bench-small: venv
 	$(VENV)/bin/python -m benchmarks.scale --months 6 --applications-per-month 2563 --name scale_small
 	$(VENV)/bin/python -m benchmarks.drift_quality --applications-per-month 300 \
@@ -113,6 +115,12 @@ bench-small: venv
 	$(VENV)/bin/python -m benchmarks.concurrency --months 3 --applications-per-month 1000 \
 	  --name concurrency_small
 	$(VENV)/bin/python -m benchmarks.summary --suffix _small
+
+# How cost grows: the whole graph at 1x, 2x and 4x Home Credit scale, each stage's slope and
+# the first to stop being linear (benchmarks/scaling.py). Not in CI, not in `make bench`: hours
+# on 2 cores and ~12 GB of disk at 4x.
+bench-scaling: venv
+	$(VENV)/bin/python -m benchmarks.scaling --factors 1,2,4 --months 12 --applications-per-month 25626
 
 # The Kubernetes manifests (the Helm values file is not one) against the Kubernetes schemas,
 # the Dockerfile with hadolint, the security scanners (security/README.md), and the Prometheus

@@ -40,7 +40,7 @@ import duckdb
 from benchmarks import feature_engines, model_quality, predict_blocks
 from benchmarks.common import write_results
 from benchmarks.graph_run import RAW_KEYS, STAGES
-from benchmarks.processes import run_measured
+from benchmarks.processes import Measured, run_measured
 from creditplatform import local_postgres
 from creditplatform.homecredit import TABLES
 from creditplatform.months import month_range
@@ -57,7 +57,7 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def _environment(data_dir: Path) -> dict[str, str]:
+def environment(data_dir: Path) -> dict[str, str]:
     env = {
         **os.environ,
         "CREDITPLATFORM_DATA_DIR": str(data_dir),
@@ -73,7 +73,7 @@ def _environment(data_dir: Path) -> dict[str, str]:
 def _production_environment(data_dir: Path, cluster: local_postgres.Cluster) -> dict[str, str]:
     """The production profile on ``cluster`` (new databases for the lake catalog, MLflow and
     Dagster), as ``deploy/production/stack.sh`` and the tests' ``production`` fixture set it."""
-    env = _environment(data_dir)
+    env = environment(data_dir)
     env.pop("CREDITPLATFORM_DAGSTER_STORAGE")  # the instance is in PostgreSQL
     for part in ("lake", "mlflow", "dagster"):
         database = f"scale_{part}"
@@ -99,7 +99,7 @@ def _production_graph(months: list[str], landing: Path, workdir: Path) -> dict:
     cluster = local_postgres.start(directory)
     try:
         _say("the same graph on the production profile (DuckLake, PostgreSQL) ...")
-        summary, stages, _ = _graph(months, _production_environment(data_dir, cluster))
+        summary, stages, _ = graph(months, _production_environment(data_dir, cluster))
     finally:
         cluster.stop()
         shutil.rmtree(directory, ignore_errors=True)
@@ -123,7 +123,7 @@ def _import_seconds(env: dict[str, str], workdir: Path) -> dict[str, float]:
     return found
 
 
-def _graph(months: list[str], env: dict[str, str]) -> tuple[dict, dict, dict]:
+def graph(months: list[str], env: dict[str, str]) -> tuple[dict, dict, dict]:
     """(summary, per-stage figures, per-stage details) of one run of every stage."""
     command = [sys.executable, "-m", "benchmarks.graph_run", ",".join(STAGES),
                "--months", ",".join(months)]  # fmt: skip
@@ -164,20 +164,27 @@ def _scoring(detail: dict) -> dict:
     }
 
 
-def run(months: int, applications: int, seed: int, workdir: Path, production: bool) -> dict:
-    data_dir = workdir / "data"
-    env = _environment(data_dir)
-    all_months = month_range("2024-01", months + 1)
-    history, incremental = all_months[:-1], all_months[-1]
-    started = time.perf_counter()
-    _say(f"generating {months + 1} months x {applications:,} applications into {data_dir}")
-    generate = run_measured(
+def generate_months(
+    data_dir: Path, months: int, applications: int, seed: int, env: dict[str, str]
+) -> Measured:
+    """``creditplatform generate`` of ``months`` months into ``data_dir``, measured."""
+    _say(f"generating {months} months x {applications:,} applications into {data_dir}")
+    return run_measured(
         [str(Path(sys.executable).parent / "creditplatform"), "generate",
-         "--months", str(months + 1),
+         "--months", str(months),
          "--applications-per-month", str(applications), "--seed", str(seed),
          "--out", str(data_dir)],
         env,
     )  # fmt: skip
+
+
+def run(months: int, applications: int, seed: int, workdir: Path, production: bool) -> dict:
+    data_dir = workdir / "data"
+    env = environment(data_dir)
+    all_months = month_range("2024-01", months + 1)
+    history, incremental = all_months[:-1], all_months[-1]
+    started = time.perf_counter()
+    generate = generate_months(data_dir, months + 1, applications, seed, env)
     held = workdir / "held" / incremental
     held.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(data_dir / "landing" / incremental, held)
@@ -185,13 +192,13 @@ def run(months: int, applications: int, seed: int, workdir: Path, production: bo
 
     imports = _import_seconds(env, workdir)
     _say(f"start-up imports: {imports}")
-    graph, stages, details = _graph(history, env)
+    local, stages, details = graph(history, env)
     on_production = (
         _production_graph(history, data_dir / "landing", workdir) if production else None
     )
     train = details["train"]["runs"][0]["metadata"]
     settings = replace(load_settings(), data_dir=data_dir)
-    rows = _published_rows(settings.warehouse_path)
+    rows = published_rows(settings.warehouse_path)
     quality = model_quality.oracle_comparison(settings, int(train["model_version"]))
     quality["training_rows"] = int(train["training_rows"])
     blocks = predict_blocks.rows_per_second(settings)
@@ -215,7 +222,7 @@ def run(months: int, applications: int, seed: int, workdir: Path, production: bo
             "applications": applications * months,
             "landed_rows": rows,
             "generate_s": round(generate.wall_s, 1),
-            **graph,
+            **local,
             "stages": stages,
             "details": details,
         },
@@ -234,7 +241,7 @@ def run(months: int, applications: int, seed: int, workdir: Path, production: bo
             {
                 "production": on_production,
                 "production_vs_local": round(
-                    on_production["total_wall_s"] / graph["total_wall_s"], 2
+                    on_production["total_wall_s"] / local["total_wall_s"], 2
                 ),
             }
             if on_production
@@ -243,7 +250,7 @@ def run(months: int, applications: int, seed: int, workdir: Path, production: bo
     }
 
 
-def _published_rows(warehouse: Path) -> int:
+def published_rows(warehouse: Path) -> int:
     """Rows the ingest stage published (every landed row: the contracts passed), counted by
     DuckDB rather than by re-reading the CSVs."""
     with duckdb.connect(str(warehouse), read_only=True) as con:

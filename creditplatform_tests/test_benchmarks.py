@@ -10,7 +10,7 @@ import json
 import os
 import sys
 
-from benchmarks import summary
+from benchmarks import scaling, summary
 from benchmarks.common import RESULTS
 from benchmarks.processes import run_measured
 
@@ -62,3 +62,38 @@ def test_committed_summary_has_the_promised_keys():
     assert latest["production_vs_local"] == round(
         production["total_wall_s"] / latest["scale"]["total_wall_s"], 2
     )
+
+
+def test_scaling_names_the_stage_whose_added_cost_grows():
+    """``make bench-scaling``'s analysis: a stage with a fixed cost plus a cost per row is linear
+    (its fixed cost is the intercept); one whose added cost per row doubles is named; two
+    factors or a stage too small to matter are not judged."""
+    rows = [58.1e6, 116.2e6, 232.4e6]  # 1x, 2x, 4x Home Credit landed rows
+
+    def stage(seconds: list[float], gb: list[float], upto: int = 3) -> list[dict]:
+        return [{"landed_rows": r, "wall_s": s, "peak_rss_gb": g}
+                for r, s, g in list(zip(rows, seconds, gb, strict=True))[:upto]]  # fmt: skip
+
+    linear = [20 + 1.5 * r / 1e6 for r in rows]  # 20 s of Dagster runs, 1.5 s per million rows
+    squared = [
+        round(0.1 * (r / 1e6) ** 2 / 58.1, 2) for r in rows
+    ]  # the added cost per row doubles
+    found = scaling.analyse(
+        {"ingest": stage(linear, [1.4, 2.6, 5.0]), "train": stage(squared, [1.5, 3.0, 6.0])}
+    )
+    ingest, train = found["stages"]["ingest"], found["stages"]["train"]
+    assert ingest["slope_s_per_million_rows"] == 1.5 and ingest["intercept_s"] == 20.0
+    assert ingest["marginal_growth"] == 1.0
+    assert train["marginal_growth"] == 2.0 > scaling.NOT_LINEAR
+    assert found["first_not_linear"] == "train"
+    assert train["peak_rss_gb"] == [1.5, 3.0, 6.0]
+    tiny = [s / 1000 for s in squared]  # grows as fast, but 0.1 s of a 370 s graph
+    small = scaling.analyse({"ingest": stage(linear, [1] * 3), "promote": stage(tiny, [1] * 3)})
+    assert small["first_not_linear"] is None
+    two = scaling.analyse({"train": stage(squared, [1] * 3, upto=2)})
+    assert two["stages"]["train"]["marginal_growth"] is None and two["first_not_linear"] is None
+    runs = [{"factor": f, "applications": 307_512 * f, "landed_rows": int(r), "peak_rss_gb": 2.0}
+            for f, r in zip((1, 2, 4), rows, strict=True)]  # fmt: skip
+    text = scaling.markdown({"months": 12, "runs": runs, **found})
+    assert "| train | 5.81 / 1.5 | 23.24 / 3.0 | 92.96 / 6.0 |" in text
+    assert "First stage to stop being linear: **train**" in text
