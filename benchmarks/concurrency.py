@@ -27,7 +27,7 @@ import time
 import uuid
 from pathlib import Path
 
-from benchmarks.common import write_results
+from benchmarks.common import production_env, write_results
 from creditplatform import local_postgres
 from creditplatform.months import month_range
 from creditplatform.settings import REPO_ROOT
@@ -47,18 +47,7 @@ def _arm_env(data: Path, cluster: local_postgres.Cluster | None) -> dict[str, st
     }
     if cluster is None:
         return {**env, "CREDITPLATFORM_PROFILE": "local", "DAGSTER_HOME": str(REPO_ROOT)}
-    prefix = f"b{uuid.uuid4().hex[:10]}"
-    for part in ("lake", "mlflow", "dagster"):
-        cluster.create_database(f"{prefix}_{part}")
-        env[f"CREDITPLATFORM_POSTGRES_{part.upper()}_DB"] = f"{prefix}_{part}"
-    return {
-        **env,
-        "CREDITPLATFORM_PROFILE": "production",
-        "CREDITPLATFORM_POSTGRES_HOST": cluster.host,
-        "CREDITPLATFORM_POSTGRES_PORT": str(cluster.port),
-        "CREDITPLATFORM_POSTGRES_USER": local_postgres.SUPERUSER,
-        "DAGSTER_HOME": str(REPO_ROOT / "deploy" / "production"),
-    }
+    return {**env, **production_env(cluster, f"b{uuid.uuid4().hex[:10]}")}
 
 
 def _ingest(month: str, env: dict) -> subprocess.Popen:

@@ -38,7 +38,7 @@ from pathlib import Path
 import duckdb
 
 from benchmarks import feature_engines, model_quality, predict_blocks
-from benchmarks.common import write_results
+from benchmarks.common import production_env, write_results
 from benchmarks.graph_run import RAW_KEYS, STAGES
 from benchmarks.processes import Measured, run_measured
 from creditplatform import local_postgres
@@ -71,22 +71,10 @@ def environment(data_dir: Path) -> dict[str, str]:
 
 
 def _production_environment(data_dir: Path, cluster: local_postgres.Cluster) -> dict[str, str]:
-    """The production profile on ``cluster`` (new databases for the lake catalog, MLflow and
-    Dagster), as ``deploy/production/stack.sh`` and the tests' ``production`` fixture set it."""
+    """The production profile on ``cluster`` (``common.production_env``) for ``data_dir``."""
     env = environment(data_dir)
     env.pop("CREDITPLATFORM_DAGSTER_STORAGE")  # the instance is in PostgreSQL
-    for part in ("lake", "mlflow", "dagster"):
-        database = f"scale_{part}"
-        cluster.create_database(database)
-        env[f"CREDITPLATFORM_POSTGRES_{part.upper()}_DB"] = database
-    return {
-        **env,
-        "CREDITPLATFORM_PROFILE": "production",
-        "CREDITPLATFORM_POSTGRES_HOST": cluster.host,
-        "CREDITPLATFORM_POSTGRES_PORT": str(cluster.port),
-        "CREDITPLATFORM_POSTGRES_USER": local_postgres.SUPERUSER,
-        "DAGSTER_HOME": str(REPO_ROOT / "deploy" / "production"),
-    }
+    return {**env, **production_env(cluster, "scale")}
 
 
 def _production_graph(months: list[str], landing: Path, workdir: Path) -> dict:
